@@ -1,0 +1,428 @@
+"""Preflight and QC: check each alignment file before compute, link it (and its index) under results/,
+measure QC metrics, apply the configured thresholds.
+
+A per-sample problem never stops the cohort: it becomes a ``fail`` row in qc.tsv with the reason and the fix,
+and every downstream stage reports that sample ``not_evaluable``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysam
+
+from erbbscreen.errors import InputError
+from erbbscreen.tables import write_table
+
+# Chromosome lengths of the two human builds (GRC assembly reports), used only to recognise which build a
+# BAM was aligned to when its contigs do not match the configured reference.
+BUILD_LENGTHS = {
+    "GRCh37": {"1": 249250621, "2": 243199373, "3": 198022430, "7": 159138663, "8": 146364022, "12": 133851895,
+               "17": 81195210, "X": 155270560},
+    "GRCh38": {"1": 248956422, "2": 242193529, "3": 198295559, "7": 159345973, "8": 145138636, "12": 133275309,
+               "17": 83257441, "X": 156040895},
+}
+FIX_SORT = "fix: `samtools sort -o sorted.bam input.bam && samtools index sorted.bam`, then point the sheet at sorted.bam"
+FIX_REALIGN = "fix: use the reference the reads were aligned to (reference.fasta), or re-align the reads to it"
+
+
+def _strip_chr(name: str) -> str:
+    return name[3:] if name.lower().startswith("chr") else name
+
+
+def guess_build(contigs: dict[str, int]) -> str | None:
+    """Name the human build whose chromosome lengths these contigs have (None if neither)."""
+    by_name = {_strip_chr(k): v for k, v in contigs.items()}
+    for build, lengths in BUILD_LENGTHS.items():
+        shared = [c for c in lengths if c in by_name]
+        if shared and all(by_name[c] == lengths[c] for c in shared):
+            return build
+    return None
+
+
+def index_candidates(path: str) -> list[str]:
+    """Index files htslib would use for ``path`` (beside it)."""
+    if path.lower().endswith(".cram"):
+        return [path + ".crai", path[:-5] + ".crai"]
+    return [path + ".bai", path[:-4] + ".bai", path + ".csi"]
+
+
+def find_index(path: str) -> str | None:
+    for cand in index_candidates(path):
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def compare_contigs(bam_contigs: dict[str, int], ref_contigs: dict[str, int], ref_build: str) -> list[str]:
+    """Problems when the alignment's contigs do not match the reference (names and lengths)."""
+    if not bam_contigs:
+        return ["the header has no @SQ contig lines (unaligned BAM?); fix: give the aligned, coordinate-sorted BAM"]
+    shared = [c for c in bam_contigs if c in ref_contigs]
+    if not shared:
+        stripped_bam = {_strip_chr(c) for c in bam_contigs}
+        stripped_ref = {_strip_chr(c) for c in ref_contigs}
+        if stripped_bam & stripped_ref:
+            ex_b = next(c for c in bam_contigs if _strip_chr(c) in stripped_ref)
+            ex_r = next(c for c in ref_contigs if _strip_chr(c) == _strip_chr(ex_b))
+            return [f"contig names differ only by the 'chr' prefix (alignment has '{ex_b}', reference has '{ex_r}'); "
+                    "fix: use a reference FASTA with the same naming as the BAM, or rename the BAM header contigs "
+                    "consistently (e.g. `samtools reheader`) — do not mix naming styles"]
+        return ["none of the alignment's contigs are in the reference "
+                f"(alignment: {', '.join(list(bam_contigs)[:4])}...; reference: {', '.join(list(ref_contigs)[:4])}...); "
+                + FIX_REALIGN]
+    diff = [c for c in shared if bam_contigs[c] != ref_contigs[c]]
+    if diff:
+        bam_build = guess_build(bam_contigs)
+        ref_guess = guess_build(ref_contigs) or ref_build
+        c = diff[0]
+        if bam_build and bam_build != ref_guess:
+            return [f"the alignment is on {bam_build} but the reference is {ref_guess} (contig {c}: "
+                    f"{bam_contigs[c]} vs {ref_contigs[c]} bp); " + FIX_REALIGN]
+        return [f"{len(diff)} contig(s) differ in length from the reference (e.g. {c}: {bam_contigs[c]} in the "
+                f"alignment vs {ref_contigs[c]} in the reference); " + FIX_REALIGN]
+    return []
+
+
+def check_alignment(path: str, ref_contigs: dict[str, int], ref_build: str, fasta: str | None = None,
+                    require_index: bool = False) -> list[str]:
+    """Header-level checks of one BAM/CRAM, cheap enough to run for every sample at start-up.
+
+    Returns problems (each says what is wrong and the fix); an empty list means the file can be used.
+    A missing index is not a problem (one is built under results/) unless ``require_index``.
+    """
+    p = Path(path)
+    if not p.exists():
+        return ["file not found; fix: correct the path in the sample sheet's 'bam' column (relative paths "
+                "resolve against the sheet's folder)"]
+    if not os.access(p, os.R_OK):
+        return ["file is not readable (permissions); fix: `chmod a+r` the file or run as a user who can read it"]
+    if p.stat().st_size == 0:
+        return ["file is empty (0 bytes); fix: re-create the BAM/CRAM"]
+    try:
+        with pysam.AlignmentFile(path, "rc" if path.lower().endswith(".cram") else "rb",
+                                 reference_filename=fasta, check_sq=False) as fh:
+            header = fh.header.to_dict()
+    except (ValueError, OSError) as exc:
+        return [f"cannot be opened as BAM/CRAM ({exc}); fix: check it is a complete BAM/CRAM (e.g. "
+                "`samtools quickcheck -v file`) and re-create it if truncated"]
+    problems = []
+    so = header.get("HD", {}).get("SO", "unknown")
+    if so in ("unsorted", "queryname"):
+        problems.append(f"not coordinate-sorted (header SO:{so}); " + FIX_SORT)
+    contigs = {sq["SN"]: int(sq["LN"]) for sq in header.get("SQ", [])}
+    problems += compare_contigs(contigs, ref_contigs, ref_build)
+    if require_index and find_index(path) is None:
+        problems.append("no index beside the file; fix: `samtools index " + path + "`")
+    return problems
+
+
+def check_sheet_alignments(samples, ref_contigs, ref_build, fasta=None) -> dict[str, list[str]]:
+    """Start-up check of every sample's alignment header; returns sample_id -> problems (only those with any)."""
+    out = {}
+    for sid, row in samples.iterrows():
+        problems = check_alignment(row["bam"], ref_contigs, ref_build, fasta)
+        if problems:
+            out[sid] = problems
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- linking
+def link_alignment(src: str, link: str, index_link: str) -> str:
+    """Symlink ``src`` as ``link`` and its index as ``index_link``; build the index there when the input has
+    none. Returns how the index was obtained ('linked' or 'built'). Never writes beside ``src``."""
+    link_p, idx_p = Path(link), Path(index_link)
+    link_p.parent.mkdir(parents=True, exist_ok=True)
+    for q in (link_p, idx_p):
+        if q.is_symlink() or q.exists():
+            q.unlink()
+    os.symlink(os.path.abspath(src), link_p)
+    existing = find_index(src)
+    if existing and os.path.getmtime(existing) >= os.path.getmtime(src) - 1:
+        os.symlink(os.path.abspath(existing), idx_p)
+        return "linked"
+    pysam.index(str(link_p), str(idx_p))
+    return "built (input had no index)" if not existing else "built (input index older than the file)"
+
+
+# ------------------------------------------------------------------------------------------------- metrics
+def _flagstat(path: str, threads: int, fasta: str | None) -> dict:
+    args = ["-@", str(max(threads - 1, 0))]
+    if fasta:
+        args = ["--reference", fasta] + args
+    text = pysam.flagstat(*args, path)
+    stats = {}
+    for line in text.splitlines():
+        count = int(line.split(" + ")[0])
+        if "in total" in line:
+            stats["total"] = count
+        elif "secondary" in line and "secondary" not in stats:
+            stats["secondary"] = count
+        elif "supplementary" in line and "supplementary" not in stats:
+            stats["supplementary"] = count
+        elif "primary duplicates" in line:
+            stats["primary_duplicates"] = count
+        elif "primary mapped" in line:
+            stats["primary_mapped"] = count
+        elif line.strip().endswith("primary"):
+            stats["primary"] = count
+    return stats
+
+
+def read_bed(path: str) -> list[tuple[str, int, int]]:
+    """(chrom, start, end) intervals of a BED file (track/browser/# lines skipped)."""
+    out = []
+    with open(path) as fh:
+        for line in fh:
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            f = line.split("\t")
+            out.append((f[0], int(f[1]), int(f[2])))
+    return out
+
+
+def merge_intervals(intervals):
+    merged = []
+    for chrom, s, e in sorted(intervals):
+        if merged and merged[-1][0] == chrom and s <= merged[-1][2]:
+            merged[-1] = (chrom, merged[-1][1], max(merged[-1][2], e))
+        else:
+            merged.append((chrom, s, e))
+    return merged
+
+
+def target_depths(bam: pysam.AlignmentFile, intervals, min_mapq: int = 0) -> np.ndarray:
+    """Per-base unique depth over ``intervals`` (duplicates, secondary, QC-fail and unmapped reads excluded)."""
+    chunks = []
+    refs = set(bam.references)
+    for chrom, s, e in intervals:
+        if chrom not in refs:
+            chunks.append(np.zeros(e - s, dtype=np.int32))
+            continue
+        cov = bam.count_coverage(chrom, s, e, quality_threshold=0,
+                                 read_callback=lambda r: not (r.flag & 0xF04) and r.mapping_quality >= min_mapq)
+        chunks.append(np.sum(np.vstack([np.asarray(c, dtype=np.int32) for c in cov]), axis=0))
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+
+
+def median_insert_size(bam: pysam.AlignmentFile, max_pairs: int) -> float | None:
+    sizes = []
+    for read in bam.fetch(until_eof=True):
+        if read.is_proper_pair and read.is_read1 and not read.is_secondary and not read.is_supplementary \
+                and not read.is_duplicate and read.template_length > 0:
+            sizes.append(read.template_length)
+            if len(sizes) >= max_pairs:
+                break
+    return float(statistics.median(sizes)) if sizes else None
+
+
+def on_target_reads(path: str, bed: str, fasta: str | None) -> int:
+    """Primary mapped reads overlapping the targets (samtools view -c -L, in C)."""
+    args = ["-c", "-F", "0x904", "-L", bed]
+    if fasta:
+        args += ["-T", fasta]
+    return int(pysam.view(*args, path).strip())
+
+
+def measure_qc(path: str, targets: list[tuple[str, int, int]], target_bed: str | None, fasta: str | None,
+               threads: int = 1, max_pairs: int = 200000) -> dict:
+    """QC metrics of one alignment: reads, mapped %, duplicate %, on-target %, mean and 20th-percentile target
+    depth, median insert size."""
+    fs = _flagstat(path, threads, fasta)
+    primary = fs.get("primary", fs.get("total", 0) - fs.get("secondary", 0) - fs.get("supplementary", 0))
+    mapped = fs.get("primary_mapped", 0)
+    metrics = {
+        "reads": primary,
+        "mapped_pct": round(100.0 * mapped / primary, 2) if primary else 0.0,
+        "duplicate_pct": round(100.0 * fs.get("primary_duplicates", 0) / mapped, 2) if mapped else 0.0,
+    }
+    if target_bed and mapped:
+        metrics["on_target_pct"] = round(100.0 * on_target_reads(path, target_bed, fasta) / mapped, 2)
+    else:
+        metrics["on_target_pct"] = None
+    with pysam.AlignmentFile(path, reference_filename=fasta) as bam:
+        depth = target_depths(bam, targets)
+        metrics["target_bases"] = int(depth.size)
+        metrics["mean_target_depth"] = round(float(depth.mean()), 1) if depth.size else 0.0
+        metrics["p20_target_depth"] = round(float(np.percentile(depth, 20)), 1) if depth.size else 0.0
+        metrics["median_insert_size"] = median_insert_size(bam, max_pairs) if mapped else None
+    return metrics
+
+
+def apply_thresholds(metrics: dict, qc: dict, panel_mode: bool) -> list[str]:
+    """Reasons a sample fails QC (empty = pass); each names the metric, its value and the threshold."""
+    reasons = []
+    checks = [
+        ("reads", "min_reads", lambda v, t: v >= t, "reads {v} < minimum {t}"),
+        ("mapped_pct", "min_mapped_pct", lambda v, t: v >= t, "mapped {v}% < minimum {t}%"),
+        ("duplicate_pct", "max_duplicate_pct", lambda v, t: v <= t, "duplicates {v}% > maximum {t}%"),
+        ("mean_target_depth", "min_mean_target_depth", lambda v, t: v >= t, "mean target depth {v}x < minimum {t}x"),
+        ("p20_target_depth", "min_p20_target_depth", lambda v, t: v >= t,
+         "20th-percentile target depth {v}x < minimum {t}x"),
+    ]
+    if panel_mode:
+        checks.append(("on_target_pct", "min_on_target_pct", lambda v, t: v >= t, "on-target {v}% < minimum {t}%"))
+    for metric, key, ok, text in checks:
+        value = metrics.get(metric)
+        if value is None:
+            continue
+        if not ok(value, qc[key]):
+            reasons.append(text.format(v=value, t=qc[key]))
+    return reasons
+
+
+def qc_targets(panel_bed: str | None, transcripts_bed: str | None) -> list[tuple[str, int, int]]:
+    """The regions whose depth QC measures: the panel targets, or in whole-genome mode the annotated exons."""
+    if panel_bed:
+        return merge_intervals(read_bed(panel_bed))
+    if transcripts_bed:
+        exons = []
+        with open(transcripts_bed) as fh:
+            for line in fh:
+                if not line.strip() or line.startswith(("#", "track", "browser")):
+                    continue
+                f = line.rstrip("\n").split("\t")
+                start = int(f[1])
+                for size, off in zip(f[10].rstrip(",").split(","), f[11].rstrip(",").split(",")):
+                    exons.append((f[0], start + int(off), start + int(off) + int(size)))
+        return merge_intervals(exons)
+    return []
+
+
+def link_sample(bam: str, link: str, index_link: str, *, fasta: str, build: str) -> str:
+    """Link one sample's alignment (and index, built when missing) under results/. For an unusable input
+    (see :func:`check_alignment`) empty placeholders are written instead and the problems returned as text:
+    no stage opens an alignment whose QC failed. Never raises for bad data."""
+    from erbbscreen.settings import fasta_contigs
+
+    is_cram = bam.lower().endswith(".cram")
+    problems = check_alignment(bam, fasta_contigs(fasta), build, fasta if is_cram else None)
+    if not problems:
+        try:
+            return "index " + link_alignment(bam, link, index_link)
+        except (OSError, pysam.utils.SamtoolsError) as exc:
+            problems = [f"cannot be indexed ({str(exc).strip()[:300]})"]
+    for q in (Path(link), Path(index_link)):
+        q.parent.mkdir(parents=True, exist_ok=True)
+        if q.is_symlink() or q.exists():
+            q.unlink()
+        q.write_bytes(b"")
+    return "placeholders written: " + "; ".join(problems)
+
+
+def run_sample_qc(sample: dict, link: str, out_tsv: str, *, fasta: str, build: str, qc: dict,
+                  panel_bed: str | None = None, transcripts_bed: str | None = None, threads: int = 1) -> dict:
+    """Check and measure one sample (through its link under results/); write its one-row qc table.
+    Never raises for bad data: the problem becomes a ``fail`` row naming the input file and the fix.
+    ``sample`` holds sample_id, patient_id, sample_type, bam (the user's path)."""
+    from erbbscreen.settings import fasta_contigs
+
+    row = {k: sample[k] for k in ("sample_id", "patient_id", "sample_type")}
+    bam = sample["bam"]
+    is_cram = bam.lower().endswith(".cram")
+    problems = check_alignment(bam, fasta_contigs(fasta), build, fasta if is_cram else None)
+    if not problems and Path(link).stat().st_size == 0:
+        problems.append("could not be indexed: the file is probably truncated or not coordinate-sorted; " + FIX_SORT)
+    metrics = {}
+    if not problems:
+        try:
+            metrics = measure_qc(link, qc_targets(panel_bed, transcripts_bed), panel_bed,
+                                 fasta if is_cram else None, threads, qc.get("max_insert_size_sample", 200000))
+        except (OSError, ValueError, pysam.utils.SamtoolsError) as exc:
+            problems.append(f"reading failed ({str(exc).strip()[:300]}); the file is probably truncated or "
+                            "corrupt; fix: re-create the BAM/CRAM (check with `samtools quickcheck -v`)")
+        if metrics and metrics["reads"] == 0:
+            problems.append("the alignment file contains no reads; fix: check that it is the intended file")
+    if problems:
+        reasons = [f"input {bam}: {p}" for p in problems]
+    else:
+        reasons = apply_thresholds(metrics, qc, panel_bed is not None)
+    row["status"] = "fail" if reasons else "pass"
+    row["reasons"] = "; ".join(reasons)
+    row.update(metrics)
+    row["bam"] = bam
+    write_table(pd.DataFrame([row]), out_tsv, "qc")
+    return row
+
+
+# ----------------------------------------------------------------------------------------------------- CLI
+def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) -> dict:
+    """Everything checked before any job runs. Raises InputError for config/sheet/reference problems (the run
+    cannot start); returns {'paths':..., 'samples':..., 'sample_problems': {sample: [..]}} where sample problems
+    are per-sample data issues that make that sample fail QC without stopping the cohort."""
+    from erbbscreen.samplesheet import load_samplesheet
+    from erbbscreen.settings import check_files, fasta_contigs, resolve_paths, validate_config
+
+    config = validate_config(config)
+    paths = resolve_paths(config, workdir)
+    problems = check_files(paths)
+    if problems:
+        raise InputError(problems, header="Reference/annotation files are missing")
+    if paths["hotspots"]:
+        from erbbscreen.annotation import check_hotspots_against_fasta, read_hotspots
+
+        problems = check_hotspots_against_fasta(read_hotspots(paths["hotspots"]), paths["fasta"])
+        if problems:
+            raise InputError(problems, header=f"Hotspot table {paths['hotspots']} does not match the reference "
+                                              f"{paths['fasta']}")
+    samples = load_samplesheet(paths["samples"])
+    sample_problems = {}
+    if check_alignments:
+        sample_problems = check_sheet_alignments(samples, fasta_contigs(paths["fasta"]), paths["build"],
+                                                 paths["fasta"])
+    return {"config": config, "paths": paths, "samples": samples, "sample_problems": sample_problems}
+
+
+def format_sample_problems(sample_problems: dict, samples) -> str:
+    lines = []
+    for sid, probs in sample_problems.items():
+        for p in probs:
+            lines.append(f"  - sample {sid} (sheet line {samples.loc[sid, 'line']}): {samples.loc[sid, 'bam']}: {p}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="erbb-screen preflight",
+                                 description="Check a config + sample sheet (and every BAM header) before running, "
+                                             "or measure QC of one BAM with --bam.")
+    ap.add_argument("--config", required=True, help="config YAML (as given to snakemake --configfile)")
+    ap.add_argument("--bam", help="measure QC of this one BAM/CRAM instead of checking the cohort")
+    ap.add_argument("--out", help="with --bam: write the QC row here (TSV)")
+    args = ap.parse_args(argv)
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(args.config).read_text()) or {}
+        if args.bam:
+            from erbbscreen.settings import resolve_paths, validate_config
+
+            config = validate_config(config, args.config)
+            paths = resolve_paths(config)
+            sid = Path(args.bam).name.rsplit(".", 1)[0]
+            tmp = Path(args.out or f"{sid}.qc.tsv").with_suffix("")
+            ext = "cram" if args.bam.lower().endswith(".cram") else "bam"
+            link = f"{tmp}.link.{ext}"
+            link_sample(args.bam, link, link + (".crai" if ext == "cram" else ".bai"),
+                        fasta=paths["fasta"], build=paths["build"])
+            row = run_sample_qc({"sample_id": sid, "patient_id": sid, "sample_type": "tumor", "bam": args.bam},
+                                link, args.out or f"{sid}.qc.tsv", fasta=paths["fasta"], build=paths["build"],
+                                qc=config["qc"], panel_bed=paths["panel"], transcripts_bed=paths["transcripts"])
+            print("\t".join(f"{k}={v}" for k, v in row.items()))
+            return 0 if row["status"] == "pass" else 1
+        result = preflight_cohort(config)
+    except InputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    n = len(result["samples"])
+    if result["sample_problems"]:
+        print(f"{len(result['sample_problems'])} of {n} samples have input problems; they will be reported as "
+              "QC 'fail' (not_evaluable downstream):\n" + format_sample_problems(result["sample_problems"],
+                                                                                   result["samples"]))
+    else:
+        print(f"preflight OK: {n} samples, reference {result['paths']['fasta']}")
+    return 0

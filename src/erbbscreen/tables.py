@@ -1,0 +1,69 @@
+"""The contract's output tables (shared/interfaces.md): fixed columns, readers and writers.
+
+Every stage writes its per-sample tables with :func:`write_table`, so the fixed columns always
+come first, in contract order, followed by any extra columns the stage adds.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+#: Fixed leading columns of each published table, in contract order.
+COLUMNS = {
+    "qc": ["sample_id", "patient_id", "sample_type", "status", "reasons"],
+    "copy_number": ["sample_id", "patient_id", "sample_type", "gene", "log2", "copy_number", "purity", "call", "reason"],
+    "hotspots": ["sample_id", "patient_id", "sample_type", "gene", "codon", "depth", "alt_reads", "vaf",
+                 "protein_change", "relative_clonality", "status", "reason"],
+    "fusions": ["sample_id", "patient_id", "sample_type", "gene_5p", "gene_3p", "chrom_5p", "pos_5p", "chrom_3p",
+                "pos_3p", "split_reads", "discordant_pairs"],
+    "biomarkers": ["patient_id", "sample_id", "sample_type", "biomarker", "status", "value", "evidence"],
+    "eligibility": ["patient_id", "trial_id", "status", "reasons", "next_steps"],
+}
+
+
+def order_columns(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Return ``df`` with the contract columns of ``table`` first (missing ones added empty)."""
+    fixed = COLUMNS[table]
+    df = df.copy()
+    for col in fixed:
+        if col not in df.columns:
+            df[col] = ""
+    extra = [c for c in df.columns if c not in fixed]
+    return df[fixed + extra]
+
+
+def write_table(df, path, table: str | None = None) -> None:
+    """Write a tab-separated table atomically (temp file + rename); ``table`` orders contract columns."""
+    if not isinstance(df, pd.DataFrame):
+        df = pd.DataFrame(df, columns=COLUMNS[table] if table and not df else None)
+    if table:
+        df = order_columns(df, table)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, sep="\t", index=False, na_rep="")
+    os.replace(tmp, path)
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a TSV written by :func:`write_table`: strings kept as strings, empty cells as ''."""
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def concat_tables(paths, out, table: str) -> pd.DataFrame:
+    """Concatenate per-sample tables into one published table (empty inputs are fine)."""
+    frames = [read_table(p) for p in paths if Path(p).stat().st_size > 0]
+    frames = [f for f in frames if len(f.columns)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS[table])
+    write_table(df, out, table)
+    return df
+
+
+def read_qc_row(path) -> dict:
+    """The one-row per-sample QC table as a dict (``status`` is ``pass`` or ``fail``)."""
+    df = read_table(path)
+    if len(df) != 1:
+        raise ValueError(f"{path}: expected exactly one QC row, found {len(df)}")
+    return df.iloc[0].to_dict()

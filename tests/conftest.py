@@ -1,0 +1,63 @@
+"""Shared fixtures. `workflow_results` runs the whole workflow once per test session on the SYNTHETIC cohort."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COHORT = ROOT / "tests" / "cohort" / "data"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def cohort_config(workdir: Path) -> Path:
+    """The bundled config/config.yaml with the cohort paths made absolute, written into ``workdir``."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    def absolute(p):
+        return str((ROOT / p).resolve())
+    config["samples"] = absolute(config["samples"])
+    config["reference"]["fasta"] = absolute(config["reference"]["fasta"])
+    for key, value in list(config.get("annotation", {}).items()):
+        config["annotation"][key] = absolute(value)
+    if config.get("panel", {}).get("targets"):
+        config["panel"]["targets"] = absolute(config["panel"]["targets"])
+    config["trials"] = absolute(config["trials"])
+    path = workdir / "cohort.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_snakemake(workdir: Path, *args, configfile: Path | None = None, timeout=1500):
+    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
+    if configfile:
+        cmd += ["--configfile", str(configfile)]
+    cmd += list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def cohort_dir() -> Path:
+    if not (COHORT / "samples.tsv").exists():
+        pytest.skip("synthetic cohort not generated: run `.venv/bin/python tests/cohort/make_cohort.py "
+                    "--out tests/cohort/data` (test.sh does it)")
+    return COHORT
+
+
+@pytest.fixture(scope="session")
+def workflow_results(cohort_dir, tmp_path_factory) -> Path:
+    """Working directory of a complete run on the cohort (results/ and logs/ inside).
+
+    Set ERBBSCREEN_RESULTS=<workdir> to reuse an existing run while developing."""
+    reuse = os.environ.get("ERBBSCREEN_RESULTS")
+    if reuse:
+        return Path(reuse)
+    workdir = tmp_path_factory.mktemp("run")
+    cfg = cohort_config(workdir)
+    proc = run_snakemake(workdir, "--cores", str(os.cpu_count() or 2), configfile=cfg)
+    if proc.returncode != 0:
+        pytest.fail(f"workflow run failed (rc {proc.returncode}):\n{proc.stderr[-6000:]}")
+    return workdir

@@ -1,0 +1,113 @@
+# Loading and validation shared by every stage: config, sample sheet, reference, annotation.
+# The logic lives in the erbbscreen package (src/erbbscreen); this file only wires it into Snakemake.
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+_SRC = os.path.join(workflow.basedir, "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+# Scripts run in child processes (and in conda envs): let them import erbbscreen from this checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p)
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from erbbscreen import __version__ as ERBBSCREEN_VERSION
+from erbbscreen.errors import InputError
+from erbbscreen.preflight import format_sample_problems, preflight_cohort
+
+
+if not workflow.overwrite_configfiles and not config:
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+try:
+    _PREFLIGHT = preflight_cohort(dict(config), check_alignments=workflow.is_main_process)
+except InputError as exc:
+    raise WorkflowError(str(exc))
+
+# Same schemas through Snakemake's validator (fills in defaults; every problem was already reported above).
+validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+PATHS = _PREFLIGHT["paths"]
+SAMPLES = _PREFLIGHT["samples"]
+validate(
+    SAMPLES[["patient_id", "sample_id", "sample_type", "bam", "purity"]].astype(object).where(SAMPLES.notna(), None),
+    os.path.join(workflow.basedir, "workflow", "schemas", "samples.schema.yaml"),
+)
+if _PREFLIGHT["sample_problems"]:
+    logger.warning(
+        f"{len(_PREFLIGHT['sample_problems'])} of {len(SAMPLES)} samples have input problems; each is reported as "
+        "QC 'fail' in results/tables/qc.tsv and not_evaluable downstream (the cohort continues):\n"
+        + format_sample_problems(_PREFLIGHT["sample_problems"], SAMPLES)
+    )
+
+REFERENCE = {"fasta": PATHS["fasta"], "build": PATHS["build"]}
+ANNOTATION = {k: PATHS[k] for k in ("transcripts", "hotspots", "domains")}
+PANEL_TARGETS = PATHS["panel"]
+TRIALS = PATHS["trials"]
+PATIENTS = sorted(SAMPLES["patient_id"].unique())
+
+
+wildcard_constraints:
+    sample=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+    patient=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+
+
+def sample_ids(*types):
+    """Sample ids of the given sample types (all samples when none given), in sheet order."""
+    if not types:
+        return list(SAMPLES.index)
+    return list(SAMPLES.index[SAMPLES["sample_type"].isin(types)])
+
+
+def sample_info(sample):
+    """Plain dict describing one sample (purity None when not given)."""
+    row = SAMPLES.loc[sample]
+    purity = row["purity"]
+    return {
+        "sample_id": sample,
+        "patient_id": row["patient_id"],
+        "sample_type": row["sample_type"],
+        "purity": None if purity != purity else float(purity),
+        "bam": row["bam"],
+    }
+
+
+def _is_cram(sample):
+    return SAMPLES.loc[sample, "bam"].lower().endswith(".cram")
+
+
+def alignment(wildcards):
+    """The sample's alignment as linked under results/preflight (index beside it)."""
+    ext = "cram" if _is_cram(wildcards.sample) else "bam"
+    return f"results/preflight/{wildcards.sample}/{wildcards.sample}.{ext}"
+
+
+def alignment_index(wildcards):
+    ext = "cram.crai" if _is_cram(wildcards.sample) else "bam.bai"
+    return f"results/preflight/{wildcards.sample}/{wildcards.sample}.{ext}"
+
+
+def user_alignment(wildcards):
+    """The user's alignment file as input when it exists (a missing file becomes a QC failure, not a crash)."""
+    path = SAMPLES.loc[wildcards.sample, "bam"]
+    return [path] if os.path.exists(path) else []
+
+
+def final_outputs():
+    outputs = [
+        "results/tables/qc.tsv",
+        "results/tables/copy_number.tsv",
+        "results/tables/hotspots.tsv",
+        "results/tables/fusions.tsv",
+        "results/tables/biomarkers.tsv",
+        "results/tables/eligibility.tsv",
+        "results/tables/funnel.tsv",
+        "results/report/report.html",
+        "results/report/erbb-screen.xlsx",
+        "results/provenance.json",
+    ]
+    return outputs
