@@ -246,11 +246,12 @@ def measure_qc(path: str, targets: list[tuple[str, int, int]], target_bed: str |
     else:
         metrics["on_target_pct"] = None
     with pysam.AlignmentFile(path, reference_filename=fasta) as bam:
+        # first, while the file is positioned at its first record (fetch(until_eof) reads from there)
+        metrics["median_insert_size"] = median_insert_size(bam, max_pairs) if mapped else None
         depth = target_depths(bam, targets)
         metrics["target_bases"] = int(depth.size)
         metrics["mean_target_depth"] = round(float(depth.mean()), 1) if depth.size else 0.0
         metrics["p20_target_depth"] = round(float(np.percentile(depth, 20)), 1) if depth.size else 0.0
-        metrics["median_insert_size"] = median_insert_size(bam, max_pairs) if mapped else None
     return metrics
 
 
