@@ -51,3 +51,27 @@ rule provenance:
         "../../envs/python.yaml"
     script:
         "../scripts/provenance.py"
+
+
+rule report:
+    input:
+        tables=[
+            f"results/tables/{t}.tsv"
+            for t in ("qc", "copy_number", "hotspots", "fusions", "biomarkers", "eligibility", "funnel")
+        ],
+        plots=expand("results/copy_number/{sample}/{sample}-erbb2.png", sample=sample_ids("tumor", "plasma")),
+    output:
+        html="results/report/report.html",
+        xlsx="results/report/erbb-screen.xlsx",
+    params:
+        plots=lambda w, input: dict(zip(sample_ids("tumor", "plasma"), input.plots)),
+    log:
+        "logs/report/report.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/report.py"

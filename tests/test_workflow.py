@@ -1,0 +1,112 @@
+"""The workflow as users run it: lint, dry run, bad inputs at start-up, and a full run of the SYNTHETIC cohort
+checked against its recorded truth (tests/cohort/data/truth.json)."""
+import json
+import shutil
+
+import pytest
+import yaml
+
+from conftest import ROOT, cohort_config, run_snakemake
+from erbbscreen.tables import read_table
+
+
+def test_lint_is_clean(tmp_path, cohort_dir):
+    proc = run_snakemake(tmp_path, "--lint", configfile=cohort_config(tmp_path))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Lints for" not in out, out[-3000:]
+
+
+def test_dry_run_from_another_directory(tmp_path, cohort_dir):
+    proc = run_snakemake(tmp_path, "-n", "--quiet", "rules", configfile=cohort_config(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rule in ("preflight_qc", "biomarkers_table", "provenance"):
+        assert rule in proc.stdout, proc.stdout
+
+
+def test_misspelled_config_key_stops_before_any_job(tmp_path, cohort_dir):
+    cfg = cohort_config(tmp_path)
+    config = yaml.safe_load(cfg.read_text())
+    config["qc"]["min_mean_target_depht"] = 50
+    cfg.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "-n", configfile=cfg)
+    assert proc.returncode != 0
+    assert "unknown config key 'qc.min_mean_target_depht' (did you mean 'min_mean_target_depth'?)" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_sheet_stops_with_every_problem(tmp_path, cohort_dir):
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("patient_id\tsample_id\tsample_type\tbam\tpurity\n"
+                     "P1\tS 1\ttumor\tx.bam\t1.5\nP1\tS2\tblood\tx.bam\t\n")
+    cfg = cohort_config(tmp_path)
+    config = yaml.safe_load(cfg.read_text())
+    config["samples"] = str(sheet)
+    cfg.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "-n", configfile=cfg)
+    assert proc.returncode != 0
+    for text in ("line 2, column 'sample_id': 'S 1' contains whitespace", "line 2, column 'purity': 1.5",
+                 "line 3, column 'sample_type': 'blood' is not allowed"):
+        assert text in proc.stderr, proc.stderr[-3000:]
+
+
+def test_missing_fai_stops_before_any_job(tmp_path, cohort_dir):
+    ref = tmp_path / "ref.fa"
+    shutil.copy(cohort_dir / "reference" / "genome.fa", ref)
+    cfg = cohort_config(tmp_path)
+    config = yaml.safe_load(cfg.read_text())
+    config["reference"]["fasta"] = str(ref)
+    cfg.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "-n", configfile=cfg)
+    assert proc.returncode != 0
+    assert f"index {ref}.fai not found; fix: run `samtools faidx {ref}`" in proc.stderr
+
+
+def test_one_bad_sample_never_stops_the_cohort(tmp_path, cohort_dir):
+    """A missing BAM and a BAM named with the wrong contig style become QC `fail` rows; the good one passes."""
+    good = cohort_dir / "bams" / "P10-T.bam"
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("patient_id\tsample_id\tsample_type\tbam\tpurity\n"
+                     f"P1\tP1-T\ttumor\t{good}\t0.5\n"
+                     f"P2\tP2-T\ttumor\t{tmp_path / 'missing.bam'}\t\n")
+    cfg = cohort_config(tmp_path)
+    config = yaml.safe_load(cfg.read_text())
+    config["samples"] = str(sheet)
+    cfg.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "--cores", "2", "results/tables/qc.tsv", configfile=cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "missing.bam: file not found" in proc.stderr  # reported at start-up
+    qc = read_table(tmp_path / "results" / "tables" / "qc.tsv").set_index("sample_id")
+    assert qc.loc["P1-T", "status"] == "pass", qc.loc["P1-T"].to_dict()
+    assert qc.loc["P2-T", "status"] == "fail"
+    assert "missing.bam: file not found; fix:" in qc.loc["P2-T", "reasons"]
+
+
+@pytest.fixture(scope="module")
+def truth(cohort_dir):
+    return json.loads((cohort_dir / "truth.json").read_text())
+
+
+def test_qc_table_matches_truth(workflow_results, truth, cohort_dir):
+    qc = read_table(workflow_results / "results" / "tables" / "qc.tsv").set_index("sample_id")
+    sheet = read_table(cohort_dir / "samples.tsv")
+    assert sorted(qc.index) == sorted(sheet["sample_id"])
+    for sid, row in qc.iterrows():
+        if sid == "P09-T":  # the low-depth sample (~20x) must fail, saying why
+            assert row["status"] == "fail"
+            assert "mean target depth" in row["reasons"]
+        else:
+            assert row["status"] == "pass", (sid, row["reasons"])
+        assert float(row["duplicate_pct"]) > 0  # PCR duplicates were planted and marked
+    plasma = qc[qc["sample_type"] == "plasma"]
+    tissue = qc[(qc["sample_type"] == "tumor") & (qc.index != "P09-T")]
+    # cfDNA-like fragments: plasma median insert clearly shorter than tissue
+    assert plasma["median_insert_size"].astype(float).max() < tissue["median_insert_size"].astype(float).min()
+
+
+def test_provenance(workflow_results):
+    prov = json.loads((workflow_results / "results" / "provenance.json").read_text())
+    assert prov["version"] and prov["tools"]["cnvkit"] == "0.9.14"
+    assert len(prov["checksums"]["reference_fasta"]["sha256"]) == 64
+    assert prov["config"]["qc"]["min_p20_target_depth"] == 30
+    assert prov["cnv_reference"]
