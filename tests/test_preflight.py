@@ -195,3 +195,16 @@ def test_low_depth_sample_fails_qc(tmp_path, ref):
     row = qc_row(tmp_path, ref, bam)
     assert row["status"] == "fail"
     assert "mean target depth" in row["reasons"]
+
+
+def test_cram_input_is_linked_indexed_and_measured(tmp_path, ref):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    bam = write_bam(inputs / "good.bam", ref["seqs"])
+    cram = str(inputs / "good.cram")
+    pysam.view("-C", "-T", ref["fasta"], "-o", cram, bam, catch_stdout=False)
+    row = qc_row(tmp_path, ref, cram)
+    assert row["status"] == "pass", row
+    assert int(row["reads"]) == 800
+    assert (tmp_path / "results" / "s.cram.crai").is_file()
+    assert not (inputs / "good.cram.crai").exists()

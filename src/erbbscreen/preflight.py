@@ -154,7 +154,7 @@ def link_alignment(src: str, link: str, index_link: str) -> str:
 def _flagstat(path: str, threads: int, fasta: str | None) -> dict:
     args = ["-@", str(max(threads - 1, 0))]
     if fasta:
-        args = ["--reference", fasta] + args
+        args = ["--input-fmt-option", f"reference={fasta}"] + args
     text = pysam.flagstat(*args, path)
     stats = {}
     for line in text.splitlines():
