@@ -365,9 +365,11 @@ def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) 
     if problems:
         raise InputError(problems, header="Reference/annotation files are missing")
     if paths["hotspots"]:
-        from erbbscreen.annotation import check_hotspots_against_fasta, read_hotspots
+        from erbbscreen.annotation import check_hotspots_against_fasta, harmonize_chroms, read_hotspots
 
-        problems = check_hotspots_against_fasta(read_hotspots(paths["hotspots"]), paths["fasta"])
+        # The bundled GRCh38 table says chr12, GRCh37 says 12: a prefix-only difference is unambiguous.
+        hotspots = harmonize_chroms(read_hotspots(paths["hotspots"]), fasta_contigs(paths["fasta"]))
+        problems = check_hotspots_against_fasta(hotspots, paths["fasta"])
         if problems:
             raise InputError(problems, header=f"Hotspot table {paths['hotspots']} does not match the reference "
                                               f"{paths['fasta']}")
