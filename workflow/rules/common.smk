@@ -10,7 +10,7 @@ _SRC = os.path.join(workflow.basedir, "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 # Scripts run in child processes (and in conda envs): let them import erbbscreen from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p))
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate

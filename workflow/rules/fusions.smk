@@ -1,0 +1,58 @@
+# NRG1 fusions (docs/fusions.md): split reads + discordant pairs read through the alignment index only
+# (NRG1 +- flank, the configured partner genes, small windows at candidate junctions), clustered into events,
+# annotated from the transcript/domain model. A QC failure gives not_evaluable without opening the alignment.
+
+
+rule fusions:
+    input:
+        aln=alignment,
+        idx=alignment_index,
+        qc="results/preflight/{sample}/qc.tsv",
+        transcripts=ANNOTATION["transcripts"],
+        fasta=REFERENCE["fasta"],
+        domains=[ANNOTATION["domains"]] if ANNOTATION["domains"] else [],
+        # plasma: the published TUMOR_FRACTION row (hotspots stage), so that a sample without detectable ctDNA gives
+        # no confident negative; tissue uses the sample sheet purity
+        tumor_fraction=lambda w: (
+            [f"results/hotspots/{w.sample}/biomarkers.tsv"] if sample_info(w.sample)["sample_type"] == "plasma" else []
+        ),
+    output:
+        tsv="results/fusions/{sample}/fusions.tsv",
+        bedpe="results/fusions/{sample}/{sample}.bedpe",
+        vcf="results/fusions/{sample}/{sample}.vcf",
+        reads="results/fusions/{sample}/evidence_reads.txt",
+        biomarkers="results/fusions/{sample}/biomarkers.tsv",
+        events="results/fusions/{sample}/events.tsv",
+        coverage="results/fusions/{sample}/intron_coverage.tsv",
+    params:
+        sample=lambda w: sample_info(w.sample),
+        settings=config.get("fusions", {}),
+    log:
+        "logs/fusions/{sample}.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=30,
+    conda:
+        "../../envs/pysam.yaml"
+    script:
+        "../scripts/fusions.py"
+
+
+rule fusions_table:
+    input:
+        expand("results/fusions/{sample}/fusions.tsv", sample=sample_ids("tumor", "plasma")),
+    output:
+        "results/tables/fusions.tsv",
+    params:
+        table="fusions",
+    log:
+        "logs/fusions/fusions_table.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/merge_tables.py"
