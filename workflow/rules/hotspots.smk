@@ -1,0 +1,113 @@
+# Hotspot codons (docs/hotspots.md): KRAS/NRAS/BRAF/PIK3CA codon-level genotyping with pysam.
+#   hotspots_count      (per sample, every type)  indexed fetch of the codon regions only -> fragment codon counts
+#   hotspots_background (cohort)                  normals' counts -> per-site background error (default rates if none)
+#   hotspots_call       (tumor + plasma)          calls, per-codon table, biomarker rows, bgzipped + indexed VCF
+#   hotspots_table      (cohort)                  results/tables/hotspots.tsv
+# A sample whose QC failed is never opened: its counts file carries the QC reason and every codon is not_evaluable.
+
+HOTSPOTS = config.get("hotspots") or {}
+HOTSPOTS_DIR = "results/hotspots"
+
+
+# patient -> normal sample ids, built once (a per-sample scan of all normals would make the DAG quadratic)
+_HOTSPOTS_NORMALS = {}
+for _sid in sample_ids("normal"):
+    _HOTSPOTS_NORMALS.setdefault(SAMPLES.loc[_sid, "patient_id"], []).append(_sid)
+
+
+def hotspots_matched_normals(wildcards):
+    """{sample_id: counts file} of the patient's normal samples (germline check of detections)."""
+    pid = SAMPLES.loc[wildcards.sample, "patient_id"]
+    return {s: f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in _HOTSPOTS_NORMALS.get(pid, [])}
+
+
+rule hotspots_count:
+    input:
+        aln=alignment,
+        idx=alignment_index,
+        qc="results/preflight/{sample}/qc.tsv",
+        hotspots=ANNOTATION["hotspots"],
+        fasta=REFERENCE["fasta"],
+    output:
+        counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
+    params:
+        settings=HOTSPOTS,
+    log:
+        "logs/hotspots/{sample}.count.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../../envs/pysam.yaml"
+    script:
+        "../scripts/hotspots_count.py"
+
+
+rule hotspots_background:
+    input:
+        counts=expand(f"{HOTSPOTS_DIR}/{{s}}/counts.tsv", s=sample_ids("normal")),
+        hotspots=ANNOTATION["hotspots"],
+        fasta=REFERENCE["fasta"],
+    output:
+        background=f"{HOTSPOTS_DIR}/background.tsv",
+    params:
+        normals=sample_ids("normal"),
+        settings=HOTSPOTS,
+    log:
+        "logs/hotspots/background.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../../envs/pysam.yaml"
+    script:
+        "../scripts/hotspots_background.py"
+
+
+rule hotspots_call:
+    input:
+        normals=lambda wc: list(hotspots_matched_normals(wc).values()),
+        counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
+        background=rules.hotspots_background.output.background,
+        hotspots=ANNOTATION["hotspots"],
+        fasta=REFERENCE["fasta"],
+    output:
+        table=f"{HOTSPOTS_DIR}/{{sample}}/hotspots.tsv",
+        biomarkers=f"{HOTSPOTS_DIR}/{{sample}}/biomarkers.tsv",
+        vcf=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz",
+        tbi=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz.tbi",
+    params:
+        sample=lambda wc: sample_info(wc.sample),
+        normals=lambda wc: hotspots_matched_normals(wc),
+        settings=HOTSPOTS,
+    log:
+        "logs/hotspots/{sample}.call.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../../envs/pysam.yaml"
+    script:
+        "../scripts/hotspots_call.py"
+
+
+rule hotspots_table:
+    input:
+        expand(f"{HOTSPOTS_DIR}/{{s}}/hotspots.tsv", s=sample_ids("tumor", "plasma")),
+    output:
+        "results/tables/hotspots.tsv",
+    params:
+        table="hotspots",
+    log:
+        "logs/hotspots/table.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/merge_tables.py"
