@@ -49,7 +49,7 @@ def tool_versions() -> dict:
 
     versions = {name: _pkg_version(name) for name in
                 ("snakemake", "cnvkit", "pysam", "pandas", "numpy", "scipy", "jsonschema", "matplotlib", "openpyxl")}
-    versions["htslib (pysam)"] = pysam.__htslib_version__
+    versions["htslib (pysam)"] = pysam.version.__htslib_version__
     versions["samtools"] = _cmd_version(["samtools", "--version"])
     versions["Rscript"] = _cmd_version(["Rscript", "--version"])
     versions["python"] = platform.python_version()
