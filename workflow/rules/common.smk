@@ -76,6 +76,17 @@ def sample_info(sample):
     }
 
 
+# patient -> normal sample ids, built once (a per-sample scan of all normals would make the DAG quadratic)
+_NORMALS_OF_PATIENT = {}
+for _sid in sample_ids("normal"):
+    _NORMALS_OF_PATIENT.setdefault(SAMPLES.loc[_sid, "patient_id"], []).append(_sid)
+
+
+def matched_normals(sample):
+    """Normal sample ids of the sample's patient (may be empty)."""
+    return _NORMALS_OF_PATIENT.get(SAMPLES.loc[sample, "patient_id"], [])
+
+
 def _is_cram(sample):
     return SAMPLES.loc[sample, "bam"].lower().endswith(".cram")
 

@@ -9,18 +9,6 @@ HOTSPOTS = config.get("hotspots") or {}
 HOTSPOTS_DIR = "results/hotspots"
 
 
-# patient -> normal sample ids, built once (a per-sample scan of all normals would make the DAG quadratic)
-_HOTSPOTS_NORMALS = {}
-for _sid in sample_ids("normal"):
-    _HOTSPOTS_NORMALS.setdefault(SAMPLES.loc[_sid, "patient_id"], []).append(_sid)
-
-
-def hotspots_matched_normals(wildcards):
-    """{sample_id: counts file} of the patient's normal samples (germline check of detections)."""
-    pid = SAMPLES.loc[wildcards.sample, "patient_id"]
-    return {s: f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in _HOTSPOTS_NORMALS.get(pid, [])}
-
-
 rule hotspots_count:
     input:
         aln=alignment,
@@ -68,7 +56,7 @@ rule hotspots_background:
 
 rule hotspots_call:
     input:
-        normals=lambda wc: list(hotspots_matched_normals(wc).values()),
+        normals=lambda w: [f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)],
         counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
         background=rules.hotspots_background.output.background,
         hotspots=ANNOTATION["hotspots"],
@@ -80,7 +68,7 @@ rule hotspots_call:
         tbi=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz.tbi",
     params:
         sample=lambda wc: sample_info(wc.sample),
-        normals=lambda wc: hotspots_matched_normals(wc),
+        normals=lambda w: {s: f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)},
         settings=HOTSPOTS,
     log:
         "logs/hotspots/{sample}.call.log",

@@ -1,0 +1,147 @@
+# Copy number (docs/copy-number.md): CNVkit used in-process (cnvlib), few processes per sample.
+#   cnv_bins       (cohort)      target/antitarget bins: from cnv.reference's bins, the panel, or genome-wide bins
+#   cnv_coverage   (per sample)  target + antitarget coverage in one process (QC-failed: header-only files)
+#   cnv_reference  (cohort)      cnv.reference .cnn > pooled from the sheet's normals > flat; choice -> JSON
+#   cnv_call       (per sample)  fix + segment + segmetrics + call + gene-level calls + plots in one process
+#   cnv_table      (cohort)      results/tables/copy_number.tsv (tumor + plasma samples)
+
+CNV = config.get("cnv") or {}
+CNV_USER_REFERENCE = PATHS["cnv_reference"]  # resolved cnv.reference or None
+CNV_WGS = PANEL_TARGETS is None  # whole-genome mode: no antitargets, fix without edge, segment -t 1e-6
+CNV_DIR = "results/copy_number"
+
+
+# the sheet's normal samples: pooled into the reference unless cnv.reference is given
+CNV_NORMALS = [] if CNV_USER_REFERENCE else sample_ids("normal")
+
+
+rule cnv_bins:
+    input:
+        fasta=REFERENCE["fasta"],
+        panel=PANEL_TARGETS or [],
+        reference=CNV_USER_REFERENCE or [],
+        transcripts=ANNOTATION["transcripts"] or [],
+    output:
+        targets=f"{CNV_DIR}/bins/targets.bed",
+        antitargets=f"{CNV_DIR}/bins/antitargets.bed",
+    params:
+        settings=CNV,
+    log:
+        "logs/copy_number/bins.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/cnvkit.yaml"
+    script:
+        "../scripts/copy_number_bins.py"
+
+
+rule cnv_coverage:
+    input:
+        aln=alignment,
+        idx=alignment_index,
+        qc="results/preflight/{sample}/qc.tsv",
+        targets=rules.cnv_bins.output.targets,
+        antitargets=rules.cnv_bins.output.antitargets,
+        fasta=REFERENCE["fasta"],
+    output:
+        target=f"{CNV_DIR}/{{sample}}/{{sample}}.targetcoverage.cnn",
+        antitarget=f"{CNV_DIR}/{{sample}}/{{sample}}.antitargetcoverage.cnn",
+    params:
+        settings=CNV,
+    log:
+        "logs/copy_number/{sample}.coverage.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=60,
+    conda:
+        "../../envs/cnvkit.yaml"
+    script:
+        "../scripts/copy_number_coverage.py"
+
+
+rule cnv_reference:
+    input:
+        targets=rules.cnv_bins.output.targets,
+        antitargets=rules.cnv_bins.output.antitargets,
+        fasta=REFERENCE["fasta"],
+        user_reference=CNV_USER_REFERENCE or [],
+        normal_targets=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.targetcoverage.cnn", sample=CNV_NORMALS),
+        normal_antitargets=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.antitargetcoverage.cnn", sample=CNV_NORMALS),
+        normal_qc=expand("results/preflight/{sample}/qc.tsv", sample=CNV_NORMALS),
+    output:
+        cnn=f"{CNV_DIR}/reference.cnn",
+        choice=f"{CNV_DIR}/reference_choice.json",
+    params:
+        normals=CNV_NORMALS,
+        wgs=CNV_WGS,
+    log:
+        "logs/copy_number/reference.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/cnvkit.yaml"
+    script:
+        "../scripts/copy_number_reference.py"
+
+
+rule cnv_call:
+    input:
+        target=rules.cnv_coverage.output.target,
+        antitarget=rules.cnv_coverage.output.antitarget,
+        reference=rules.cnv_reference.output.cnn,
+        choice=rules.cnv_reference.output.choice,
+        qc="results/preflight/{sample}/qc.tsv",
+        transcripts=ANNOTATION["transcripts"] or [],
+        # the hotspots stage's TUMOR_FRACTION row, read only when the sheet gives no purity / ctDNA fraction
+        tumor_fraction=lambda w: (
+            f"results/hotspots/{w.sample}/biomarkers.tsv"
+            if SAMPLES.loc[w.sample, "sample_type"] in ("tumor", "plasma") and sample_info(w.sample)["purity"] is None
+            else []
+        ),
+    output:
+        cnr=f"{CNV_DIR}/{{sample}}/{{sample}}.cnr",
+        cns=f"{CNV_DIR}/{{sample}}/{{sample}}.cns",
+        call_cns=f"{CNV_DIR}/{{sample}}/{{sample}}.call.cns",
+        genes=f"{CNV_DIR}/{{sample}}/genes.tsv",
+        biomarkers=f"{CNV_DIR}/{{sample}}/biomarkers.tsv",
+        scatter=f"{CNV_DIR}/{{sample}}/{{sample}}-scatter.png",
+        zoom=f"{CNV_DIR}/{{sample}}/{{sample}}-erbb2.png",
+    params:
+        sample=lambda w: sample_info(w.sample),
+        settings=CNV,
+        wgs=CNV_WGS,
+    log:
+        "logs/copy_number/{sample}.call.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/cnvkit.yaml"
+    script:
+        "../scripts/copy_number_call.py"
+
+
+rule cnv_table:
+    input:
+        expand(f"{CNV_DIR}/{{sample}}/genes.tsv", sample=sample_ids("tumor", "plasma")),
+    output:
+        "results/tables/copy_number.tsv",
+    params:
+        table="copy_number",
+    log:
+        "logs/copy_number/table.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/cnvkit.yaml"
+    script:
+        "../scripts/merge_tables.py"
