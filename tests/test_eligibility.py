@@ -334,10 +334,14 @@ def test_bundled_trials_are_the_contract_trials(trial_set):
                 assert leaf.next_step, f"{t.id}.{leaf.id}: a non-DNA criterion needs a next_step"
     by_id = trial_set.by_id()
     # domain-spec flags carried over
-    assert by_id["TRIUMPH_BLOOD"].leaves()[1].params["rc_max_pct"] == 30
-    assert by_id["SWOG_S1613"].leaves()[1].role == "exclusion"
-    assert by_id["NCT05356897"].leaves()[2].verified == "assumed"
-    assert by_id["HERACLES_B"].leaves()[1].verified == "assumed"
+    def leaf(trial, leaf_id):
+        return next(x for x in by_id[trial].leaves() if x.id == leaf_id)
+    assert leaf("TRIUMPH_BLOOD", "ras_rc").params["rc_max_pct"] == 30
+    assert leaf("SWOG_S1613", "ras_ext").role == "exclusion"
+    assert leaf("NCT05356897", "gcn6").verified == "assumed"
+    assert leaf("HERACLES_B", "ras_wt").verified == "assumed"
+    # IHC/ISH-selected HER2 trials carry the DNA screen route, labelled as an assumption
+    assert leaf("HERACLES_A", "erbb2_dna_screen").verified == "assumed"
 
 
 def _broken(tmp_path, mutate):
@@ -388,8 +392,8 @@ SCHEMA_ERRORS = [
      ["duplicate criterion id 'kras_ex2_wt'"]),
     ("duplicate trial id", lambda d: _trial_doc(d, "HERACLES_B").update({"id": "HERACLES_A"}),
      ["duplicate trial id 'HERACLES_A'"]),
-    ("samples on a non-DNA criterion", lambda d: _trial_doc(d, "HERACLES_A")["criteria"][0].update(
-        {"samples": ["tumor"]}), ["criteria[0].samples: not allowed for kind 'ihc'"]),
+    ("samples on a non-DNA criterion", lambda d: _trial_doc(d, "HERACLES_A")["criteria"][0]["any_of"][0].update(
+        {"samples": ["tumor"]}), ["criteria[0].any_of[0].samples: not allowed for kind 'ihc'"]),
     ("criterion without kind", lambda d: _trial_doc(d, "HERACLES_A")["criteria"][1].pop("kind"),
      ["criteria[1]: criterion without 'kind'"]),
     ("bad NCT id", lambda d: _trial_doc(d, "MOUNTAINEER").update({"nct": "NCT123"}),
@@ -564,32 +568,32 @@ def p_default_purity(call, cn, log2):
 
 PROFILES = {
     "amp_wt": (p_amp_wt, {"MOUNTAINEER": "candidate", "MYPATHWAY_HER2": "candidate", "NCT05356897": "candidate",
-                          "NCT05193292": "candidate", "HERACLES_A": "not_assessable", "SWOG_S1613": "not_assessable",
+                          "NCT05193292": "candidate", "HERACLES_A": "candidate", "SWOG_S1613": "candidate",
                           "TRIUMPH_BLOOD": "not_evaluable", "CRESTONE": "screen_negative",
-                          "DESTINY_CRC02": "not_assessable", "HER3_DXD_CRC": "not_assessable"}),
+                          "DESTINY_CRC02": "candidate", "HER3_DXD_CRC": "not_assessable"}),
     "amp_kras": (p_amp_kras, {"MOUNTAINEER": "excluded", "HERACLES_A": "excluded", "SWOG_S1613": "excluded",
                               "MYPATHWAY_HER2": "candidate", "NCT05356897": "candidate",
-                              "TRIUMPH_BLOOD": "excluded", "DESTINY_CRC02": "not_assessable"}),
+                              "TRIUMPH_BLOOD": "excluded", "DESTINY_CRC02": "candidate"}),
     "gain_wt": (p_gain_wt, {"MOUNTAINEER": "screen_negative", "NCT05356897": "screen_negative",
-                            "MYPATHWAY_HER2": "screen_negative", "HERACLES_A": "not_assessable"}),
+                            "MYPATHWAY_HER2": "screen_negative", "HERACLES_A": "screen_negative"}),
     "amp_braf": (p_amp_braf, {"SWOG_S1613": "excluded", "DESTINY_CRC01": "excluded", "HERACLES_B": "excluded",
-                              "MOUNTAINEER": "candidate", "TRIUMPH_TISSUE": "not_assessable"}),
-    "amp_braf_v600k": (p_amp_braf_v600k, {"SWOG_S1613": "not_assessable", "DESTINY_CRC01": "not_assessable"}),
-    "amp_nras_q61": (p_amp_nras_q61, {"HERACLES_A": "not_assessable", "HERACLES_B": "excluded",
+                              "MOUNTAINEER": "candidate", "TRIUMPH_TISSUE": "candidate"}),
+    "amp_braf_v600k": (p_amp_braf_v600k, {"SWOG_S1613": "candidate", "DESTINY_CRC01": "candidate"}),
+    "amp_nras_q61": (p_amp_nras_q61, {"HERACLES_A": "candidate", "HERACLES_B": "excluded",
                                       "MOUNTAINEER": "excluded"}),
-    "amp_kras_a146": (p_amp_kras_a146, {"HERACLES_A": "not_assessable", "SWOG_S1613": "excluded"}),
+    "amp_kras_a146": (p_amp_kras_a146, {"HERACLES_A": "candidate", "SWOG_S1613": "excluded"}),
     "qc_fail": (p_qc_fail, {"MOUNTAINEER": "not_evaluable", "HERACLES_A": "not_evaluable",
                             "NCT05193292": "not_evaluable", "CRESTONE": "not_evaluable",
-                            "DESTINY_CRC02": "not_assessable"}),
-    "codon_not_evaluable": (p_amp_codon_ne, {"MOUNTAINEER": "not_evaluable", "HERACLES_A": "not_assessable",
+                            "DESTINY_CRC02": "not_evaluable"}),
+    "codon_not_evaluable": (p_amp_codon_ne, {"MOUNTAINEER": "not_evaluable", "HERACLES_A": "candidate",
                                              "NCT05356897": "candidate"}),
-    "codon_missing": (p_amp_codon_missing, {"MOUNTAINEER": "not_evaluable", "HERACLES_A": "not_assessable"}),
+    "codon_missing": (p_amp_codon_missing, {"MOUNTAINEER": "not_evaluable", "HERACLES_A": "candidate"}),
     "gene_level_only": (p_amp_gene_level, {"MOUNTAINEER": "not_evaluable", "HERACLES_A": "not_evaluable",
                                            "MYPATHWAY_HER2": "candidate"}),
     "no_ras_rows": (p_amp_no_ras_rows, {"MOUNTAINEER": "not_evaluable", "SWOG_S1613": "not_evaluable",
                                         "NCT03929666": "candidate"}),
     "cn_not_evaluable": (p_cn_not_evaluable, {"MOUNTAINEER": "not_evaluable", "NCT05356897": "not_evaluable",
-                                              "HERACLES_A": "not_assessable"}),
+                                              "HERACLES_A": "not_evaluable"}),
     "plasma_subclonal": (p_plasma_amp_subclonal, {"TRIUMPH_BLOOD": "candidate", "MOUNTAINEER": "not_evaluable",
                                                   "NCT05193292": "candidate", "HERACLES_A": "not_evaluable"}),
     "plasma_clonal": (p_plasma_amp_clonal, {"TRIUMPH_BLOOD": "excluded", "HERACLES_A": "excluded",
@@ -604,7 +608,7 @@ PROFILES = {
     "discordant_clonal": (p_tissue_wt_plasma_clonal, {"MOUNTAINEER": "excluded", "HERACLES_A": "excluded",
                                                       "MYPATHWAY_HER2": "candidate"}),
     "discordant_subclonal": (p_tissue_wt_plasma_subclonal, {"MOUNTAINEER": "candidate",
-                                                            "HERACLES_A": "not_assessable"}),
+                                                            "HERACLES_A": "candidate"}),
     "erbb2_plasma_only": (p_tissue_neg_plasma_amp, {"NCT05193292": "candidate", "MOUNTAINEER": "screen_negative",
                                                     "TRIUMPH_BLOOD": "candidate"}),
     "fusion": (p_fusion, {"CRESTONE": "candidate", "MOUNTAINEER": "screen_negative"}),
