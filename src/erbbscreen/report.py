@@ -38,6 +38,7 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 .patient{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}
 .small{font-size:.8em;color:#555}
 img{max-width:640px;border:1px solid #eee}
+.scroll{overflow-x:auto;max-width:100%}
 """
 
 
@@ -59,7 +60,7 @@ def _table_html(df: pd.DataFrame, status_cols=("status", "call"), max_rows=None)
             v = "" if pd.isna(r[c]) else str(r[c])
             cells.append(f"<td>{badge(v) if c in status_cols and v else html.escape(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def load_tables(tables_dir) -> dict[str, pd.DataFrame]:
@@ -91,7 +92,8 @@ def _matrix(elig: pd.DataFrame) -> str:
     legend = "".join(f"<span>{badge(s)}</span>" for s in
                      ("candidate", "excluded", "screen_negative", "not_evaluable", "not_assessable"))
     return (f"<p class='legend'>{legend}</p><p class='small'>Hover a cell for its reasons and next steps.</p>"
-            f"<table class='matrix'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            f"<div class='scroll'><table class='matrix'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _img(path: Path) -> str:
