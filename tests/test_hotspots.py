@@ -667,8 +667,8 @@ def test_cohort_no_wrong_confident_status(cohort_calls):
         for gene in ("KRAS", "NRAS", "BRAF", "PIK3CA", "TUMOR_FRACTION"):
             got = res.b.loc[gene, "status"]
             ok = {exp[gene]["status"], *exp[gene].get("accept", [])}
-            if sid == "P09-T" and gene == "TUMOR_FRACTION":
-                continue  # the sheet's purity here; the workflow's QC failure makes it not_evaluable
+            if sid == "P09-T":
+                continue  # its expected not_evaluable comes from the QC failure (workflow), see the P09 test
             if got in ok:
                 continue
             if got == "not_evaluable" and ok == {"negative"} and gene != "TUMOR_FRACTION":
@@ -689,12 +689,18 @@ def test_cohort_p01_plasma_relative_clonality(cohort_calls):
     assert tf["status"] == "positive" and 0.06 <= float(tf["value"]) <= 0.14
 
 
-def test_cohort_p09_tumour_not_evaluable(cohort_calls):
-    """P09-T (~20x): by depth alone every gene is not_evaluable (the workflow adds the QC failure, below)."""
+def test_cohort_p09_tumour_low_depth(cohort_calls):
+    """P09-T (~20x mean target depth) called directly, without its QC failure: no detection, some codons below the
+    evaluable tier, and any gene still called negative has every codon at >= the [TWIST] 30x tier with the power
+    reason in its evidence (the hotspot exons are captured more deeply). In the workflow the QC failure makes every
+    P09-T biomarker not_evaluable (tests/test_workflow.py checks the published tables)."""
     res = cohort_calls.calls["P09-T"]
-    assert set(res.b.loc[["KRAS", "NRAS", "BRAF", "PIK3CA"], "status"]) == {"not_evaluable"}
-    assert (res.t["depth"].astype(int) < 40).all()
     assert not (res.t["status"] == "detected").any()
+    assert (res.t["status"] == "not_evaluable").any()
+    for gene in ("KRAS", "NRAS", "BRAF", "PIK3CA"):
+        if res.b.loc[gene, "status"] == "negative":
+            rows = res.t[res.t["gene"] == gene]
+            assert (rows["depth"].astype(int) >= 30).all() and "power" in res.b.loc[gene, "evidence"]
 
 
 def test_cohort_p09_plasma_no_ctdna(cohort_calls):

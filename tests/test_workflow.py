@@ -10,6 +10,11 @@ from conftest import ROOT, cohort_config, run_snakemake
 from erbbscreen.tables import read_table
 
 
+def output(proc):
+    """Snakemake prints workflow errors to stdout or stderr depending on where they arise: read both."""
+    return proc.stdout + proc.stderr
+
+
 def test_lint_is_clean(tmp_path, cohort_dir):
     proc = run_snakemake(tmp_path, "--lint", configfile=cohort_config(tmp_path))
     out = proc.stdout + proc.stderr
@@ -31,7 +36,7 @@ def test_misspelled_config_key_stops_before_any_job(tmp_path, cohort_dir):
     cfg.write_text(yaml.safe_dump(config))
     proc = run_snakemake(tmp_path, "-n", configfile=cfg)
     assert proc.returncode != 0
-    assert "unknown config key 'qc.min_mean_target_depht' (did you mean 'min_mean_target_depth'?)" in proc.stderr
+    assert "unknown config key 'qc.min_mean_target_depht' (did you mean 'min_mean_target_depth'?)" in output(proc)
     assert not (tmp_path / "results").exists()
 
 
@@ -47,7 +52,7 @@ def test_bad_sheet_stops_with_every_problem(tmp_path, cohort_dir):
     assert proc.returncode != 0
     for text in ("line 2, column 'sample_id': 'S 1' contains whitespace", "line 2, column 'purity': 1.5",
                  "line 3, column 'sample_type': 'blood' is not allowed"):
-        assert text in proc.stderr, proc.stderr[-3000:]
+        assert text in output(proc), output(proc)[-3000:]
 
 
 def test_missing_fai_stops_before_any_job(tmp_path, cohort_dir):
@@ -59,7 +64,7 @@ def test_missing_fai_stops_before_any_job(tmp_path, cohort_dir):
     cfg.write_text(yaml.safe_dump(config))
     proc = run_snakemake(tmp_path, "-n", configfile=cfg)
     assert proc.returncode != 0
-    assert f"index {ref}.fai not found; fix: run `samtools faidx {ref}`" in proc.stderr
+    assert f"index {ref}.fai not found; fix: run `samtools faidx {ref}`" in output(proc)
 
 
 def test_one_bad_sample_never_stops_the_cohort(tmp_path, cohort_dir):
@@ -75,7 +80,7 @@ def test_one_bad_sample_never_stops_the_cohort(tmp_path, cohort_dir):
     cfg.write_text(yaml.safe_dump(config))
     proc = run_snakemake(tmp_path, "--cores", "2", "results/tables/qc.tsv", configfile=cfg)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "missing.bam: file not found" in proc.stderr  # reported at start-up
+    assert "missing.bam: file not found" in output(proc)  # reported at start-up
     qc = read_table(tmp_path / "results" / "tables" / "qc.tsv").set_index("sample_id")
     assert qc.loc["P1-T", "status"] == "pass", qc.loc["P1-T"].to_dict()
     assert qc.loc["P2-T", "status"] == "fail"
