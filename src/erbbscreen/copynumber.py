@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from erbbscreen.errors import InputError
-from erbbscreen.tables import read_qc_row, read_table, write_table
+from erbbscreen.tables import read_qc_row, read_table, write_table, parse_float
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # cnvlib imports pyplot; never open a display
 
@@ -334,14 +334,7 @@ class Purity:
     note: str = ""
 
 
-def _float_or_none(x):
-    if x is None or x == "":
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
+_float_or_none = parse_float  # erbbscreen.tables.parse_float
 
 
 def read_tumor_fraction(path) -> dict | None:

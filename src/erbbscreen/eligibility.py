@@ -39,7 +39,7 @@ import yaml
 
 from erbbscreen import BIOMARKER_STATUSES, ELIGIBILITY_STATUSES, QC_STATUSES, __version__
 from erbbscreen.errors import InputError
-from erbbscreen.tables import COLUMNS, read_table, write_table
+from erbbscreen.tables import COLUMNS, read_table, write_table, parse_float
 from erbbscreen.trials import (DEFAULT_FLAG_WHEN, PROPOSITION, REPO_ROOT, Leaf, Trial, TrialSet,
                                iter_leaves, load_trials)
 
@@ -267,14 +267,7 @@ class Patient:
         return [s for s in self.samples if s.sample_type in types]
 
 
-def _num(x):
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
+_num = parse_float  # erbbscreen.tables.parse_float
 
 
 def _short(text, n: int = 160) -> str:

@@ -5,6 +5,7 @@ come first, in contract order, followed by any extra columns the stage adds.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -67,3 +68,14 @@ def read_qc_row(path) -> dict:
     if len(df) != 1:
         raise ValueError(f"{path}: expected exactly one QC row, found {len(df)}")
     return df.iloc[0].to_dict()
+
+
+def parse_float(x):
+    """A table cell as float: None for empty, non-numeric, NaN or boolean values."""
+    if x is None or isinstance(x, bool) or x == "":
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
