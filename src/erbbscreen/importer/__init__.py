@@ -50,6 +50,61 @@ class ImportInputs:
         return [k for k in ("vcf", "maf", "cnr", "cns", "purple_gene_cn", "fusions", "callable") if getattr(self, k)]
 
 
+def inputs_from_sheet_row(row) -> ImportInputs:
+    """ImportInputs from a loaded sample-sheet row (paths already resolved by erbbscreen.samplesheet)."""
+    def cell(col):
+        v = row.get(col, "") if hasattr(row, "get") else ""
+        v = "" if v is None or v != v else str(v).strip()
+        return v or None
+    return ImportInputs(vcf=cell("vcf"), vcf_sample=cell("vcf_sample"), maf=cell("maf"), maf_sample=cell("maf_sample"),
+                        cnr=cell("cnr"), cns=cell("cns"), purple_gene_cn=cell("purple_gene_cn"),
+                        fusions=cell("fusions"), fusion_assay=cell("fusion_assay") or "unknown",
+                        callable=cell("callable"))
+
+
+def check_sheet_row(row, build: str | None = None) -> list:
+    """Start-up check of an imported sheet row: the files exist and open as the format their column says.
+    Each problem names the file, what is wrong and the fix (the sample then fails QC; the cohort continues)."""
+    inp = inputs_from_sheet_row(row)
+    problems = check_inputs(inp, build)
+    if problems:
+        return problems
+    checks = []
+    if inp.vcf:
+        def vcf_check():
+            import pysam
+
+            from erbbscreen.importer.vcf import choose_sample
+
+            with pysam.VariantFile(inp.vcf) as vf:
+                choose_sample(vf.header, inp.vcf, inp.vcf_sample)
+            _check_build(_vcf_build(inp.vcf), build, f"VCF {inp.vcf} (contig lengths)")
+        checks.append(vcf_check)
+    if inp.maf:
+        def maf_check():
+            from erbbscreen.importer.maf import read_maf
+
+            _check_build(_maf_build(inp.maf), build, f"MAF {inp.maf} (NCBI_Build column)")
+            read_maf(inp.maf, inp.maf_sample)
+        checks.append(maf_check)
+    if inp.cnr:
+        from erbbscreen.copynumber import _read_cnvkit_table
+
+        checks += [lambda: _read_cnvkit_table(inp.cnr)] + ([lambda: _read_cnvkit_table(inp.cns)] if inp.cns else [])
+    if inp.fusions:
+        from erbbscreen.importer.fusions import detect_format
+
+        checks.append(lambda: detect_format(inp.fusions))
+    for check in checks:
+        try:
+            check()
+        except InputError as exc:
+            problems += exc.problems
+        except (OSError, ValueError) as exc:
+            problems.append(f"cannot be read ({exc})")
+    return problems
+
+
 def bundled(build: str, name: str):
     path = WORKFLOW_DIR / "resources" / build / name
     return str(path) if path.is_file() else None
@@ -336,3 +391,20 @@ def write_outputs(result: dict, out_dir) -> dict:
         write_table(result[name], path, table)
         paths[name] = str(path)
     return paths
+
+
+def run_sheet_sample(sample: dict, row: dict, build: str, outputs: dict, *, config=None, fasta=None, hotspots=None,
+                     transcripts=None, domains=None) -> dict:
+    """Sheet mode (workflow rule import_results): import one row; a bad file gives QC fail + not_evaluable rows."""
+    inp = inputs_from_sheet_row(row)
+    try:
+        result = import_sample(inp, sample, build, config=config, fasta=fasta, hotspots=hotspots,
+                               transcripts=transcripts, domains=domains)
+    except InputError as exc:
+        log.error("%s", exc)
+        result = failed_sample(sample, "; ".join(exc.problems))
+    for name, table in OUTPUT_TABLES.items():
+        write_table(result[name], outputs[name], table)
+    log.info("%s: %s", sample["sample_id"], dict(zip(result["biomarkers"]["biomarker"],
+                                                      result["biomarkers"]["status"])))
+    return result
