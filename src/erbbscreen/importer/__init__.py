@@ -62,6 +62,22 @@ def inputs_from_sheet_row(row) -> ImportInputs:
                         callable=cell("callable"))
 
 
+SHEET_OPTION_COLUMNS = ("vcf_sample", "maf_sample", "fusion_assay")
+RESULT_FILE_FIELDS = ("vcf", "maf", "cnr", "cns", "purple_gene_cn", "fusions", "callable")
+
+
+def sheet_row_fields(row) -> dict:
+    """The import columns of a loaded sheet row as a plain dict (Snakemake params)."""
+    return {c: str(row[c]) for c in RESULT_FILE_FIELDS + SHEET_OPTION_COLUMNS
+            if c in row.index and isinstance(row[c], str) and row[c]}
+
+
+def existing_result_files(row) -> list:
+    """The row's result files that exist (a missing one is reported by the import job as a QC failure)."""
+    return [str(row[c]) for c in RESULT_FILE_FIELDS
+            if c in row.index and isinstance(row[c], str) and row[c] and Path(row[c]).exists()]
+
+
 def check_sheet_row(row, build: str | None = None) -> list:
     """Start-up check of an imported sheet row: the files exist and open as the format their column says.
     Each problem names the file, what is wrong and the fix (the sample then fails QC; the cohort continues)."""
