@@ -11,6 +11,7 @@ include: "workflow/rules/preflight.smk"
 include: "workflow/rules/hotspots.smk"
 include: "workflow/rules/copy_number.smk"
 include: "workflow/rules/fusions.smk"
+include: "workflow/rules/import.smk"
 include: "workflow/rules/eligibility.smk"
 include: "workflow/rules/report.smk"
 

@@ -13,6 +13,7 @@ COMMANDS = {
     "copy-number": ("erbbscreen.copynumber", "gene-level ERBB2/ERBB3 calls from CNVkit .cnr/.cns files"),
     "hotspots": ("erbbscreen.hotspots", "genotype hotspot codons in a BAM/CRAM"),
     "fusions": ("erbbscreen.fusions", "detect NRG1 fusions in a BAM/CRAM"),
+    "import": ("erbbscreen.importer.cli", "biomarker rows from existing VCF/MAF, CNVkit/PURPLE, fusion-caller files"),
     "eligibility": ("erbbscreen.eligibility", "trial verdicts from a biomarkers.tsv (+ qc.tsv)"),
     "report": ("erbbscreen.report", "cohort HTML/XLSX report from the result tables"),
 }

@@ -123,10 +123,16 @@ def check_alignment(path: str, ref_contigs: dict[str, int], ref_build: str, fast
 
 
 def check_sheet_alignments(samples, ref_contigs, ref_build, fasta=None) -> dict[str, list[str]]:
-    """Start-up check of every sample's alignment header; returns sample_id -> problems (only those with any)."""
+    """Start-up check of every sample's alignment header (imported rows: their result files, docs/import.md);
+    returns sample_id -> problems (only those with any)."""
+    from erbbscreen.importer import check_sheet_row
+
     out = {}
     for sid, row in samples.iterrows():
-        problems = check_alignment(row["bam"], ref_contigs, ref_build, fasta)
+        if row.get("imported", False):
+            problems = check_sheet_row(row, ref_build)
+        else:
+            problems = check_alignment(row["bam"], ref_contigs, ref_build, fasta)
         if problems:
             out[sid] = problems
     return out
@@ -385,7 +391,8 @@ def format_sample_problems(sample_problems: dict, samples) -> str:
     lines = []
     for sid, probs in sample_problems.items():
         for p in probs:
-            lines.append(f"  - sample {sid} (sheet line {samples.loc[sid, 'line']}): {samples.loc[sid, 'bam']}: {p}")
+            what = samples.loc[sid, "bam"] or "imported result files"
+            lines.append(f"  - sample {sid} (sheet line {samples.loc[sid, 'line']}): {what}: {p}")
     return "\n".join(lines)
 
 

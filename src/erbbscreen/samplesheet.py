@@ -14,6 +14,11 @@ WORKFLOW_DIR = Path(__file__).resolve().parents[2]
 SCHEMA = WORKFLOW_DIR / "workflow" / "schemas" / "samples.schema.yaml"
 REQUIRED = ("patient_id", "sample_id", "sample_type", "bam")
 OPTIONAL = ("purity",)
+#: Result-file columns of an imported row (docs/import.md, "Sample sheet"): such a row has an empty `bam` and
+#: goes through `erbb-screen import` instead of the BAM stages.
+RESULT_FILE_COLUMNS = ("vcf", "maf", "cnr", "cns", "purple_gene_cn", "fusions", "callable")
+RESULT_OPTION_COLUMNS = ("vcf_sample", "maf_sample", "fusion_assay")
+FUSION_ASSAYS = ("rna", "dna-nrg1-introns", "unknown")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SAMPLE_TYPES = ("tumor", "plasma", "normal")
 FIX_SORT = "fix: samtools sort -o sorted.bam input.bam && samtools index sorted.bam"
@@ -51,8 +56,9 @@ def load_samplesheet(path) -> pd.DataFrame:
     """Load and validate a sample sheet; raise :class:`InputError` listing every problem.
 
     Returns a DataFrame indexed by ``sample_id`` with columns ``patient_id, sample_type, bam`` (absolute path,
-    relative paths resolved against the sheet's folder), ``bam_given`` (as written) and ``purity`` (float or NaN).
-    Extra columns are kept.
+    relative paths resolved against the sheet's folder; empty for an imported row), ``bam_given`` (as written),
+    ``purity`` (float or NaN) and ``imported`` (True for a row of result files, whose paths are resolved the same
+    way). Extra columns are kept.
     """
     path = Path(path)
     if not path.is_file():
@@ -85,8 +91,12 @@ def load_samplesheet(path) -> pd.DataFrame:
         if row["sample_type"] not in SAMPLE_TYPES:
             problems.append(f"{where}, column 'sample_type': '{row['sample_type']}' is not allowed; "
                             f"allowed: {', '.join(SAMPLE_TYPES)}")
-        if row["bam"].strip() == "":
-            problems.append(f"{where}, column 'bam': empty; give the path of a coordinate-sorted BAM or CRAM")
+        results = [c for c in RESULT_FILE_COLUMNS if c in df.columns and row[c].strip()]
+        if results:
+            problems += _imported_row_problems(row, results, where, df.columns)
+        elif row["bam"].strip() == "":
+            problems.append(f"{where}, column 'bam': empty; give the path of a coordinate-sorted BAM or CRAM, or "
+                            f"result files in the columns {', '.join(RESULT_FILE_COLUMNS)} (docs/import.md)")
         elif not re.search(r"\.(bam|cram)$", row["bam"].strip(), re.IGNORECASE):
             problems.append(f"{where}, column 'bam': '{row['bam']}' does not end in .bam or .cram; "
                             "give a coordinate-sorted BAM or CRAM")
@@ -108,9 +118,35 @@ def load_samplesheet(path) -> pd.DataFrame:
     df["purity"] = pd.array(purities, dtype="Float64").astype(float)
     df["bam_given"] = df["bam"]
     base = path.resolve().parent
-    df["bam"] = [str(p) if Path(p).is_absolute() else str((base / p)) for p in df["bam"].str.strip()]
+    df["bam"] = [str(p) if Path(p).is_absolute() else str((base / p)) if p else "" for p in df["bam"].str.strip()]
+    for col in RESULT_FILE_COLUMNS:
+        if col in df.columns:
+            df[col] = [str(p) if Path(p).is_absolute() else str((base / p)) if p else "" for p in df[col].str.strip()]
+    df["imported"] = [any(col in df.columns and row[col] for col in RESULT_FILE_COLUMNS) for _, row in df.iterrows()]
     df["line"] = df.index + 2
     return df.set_index("sample_id", drop=False)
+
+
+def _imported_row_problems(row, results, where, columns) -> list:
+    """Problems of a row that points to result files instead of an alignment."""
+    problems = []
+    if row["bam"].strip():
+        problems.append(f"{where}: both 'bam' and result-file column(s) {', '.join(results)} are filled; a row is "
+                        "either an alignment or imported results; fix: empty one of them (or use two sample ids)")
+    if row["sample_type"] not in ("tumor", "plasma"):
+        problems.append(f"{where}, column 'sample_type': imported results must be tumor or plasma, not "
+                        f"{row['sample_type']!r}")
+    if "vcf" in results and "maf" in results:
+        problems.append(f"{where}: both 'vcf' and 'maf' given; fix: one variant file per row")
+    if ("cnr" in results or "cns" in results) and "purple_gene_cn" in results:
+        problems.append(f"{where}: CNVkit ('cnr'/'cns') and PURPLE ('purple_gene_cn') both given; fix: one of them")
+    if "cns" in results and "cnr" not in results:
+        problems.append(f"{where}, column 'cns': a .cns needs the .cnr beside it (column 'cnr')")
+    assay = row["fusion_assay"].strip() if "fusion_assay" in columns else ""
+    if assay and assay not in FUSION_ASSAYS:
+        problems.append(f"{where}, column 'fusion_assay': {assay!r} is not allowed; allowed: {', '.join(FUSION_ASSAYS)}"
+                        " (empty = unknown)")
+    return problems
 
 
 def schema_path() -> Path:

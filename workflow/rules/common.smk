@@ -57,10 +57,23 @@ wildcard_constraints:
 
 
 def sample_ids(*types):
-    """Sample ids of the given sample types (all samples when none given), in sheet order."""
+    """Sample ids of the given sample types (all samples when none given), in sheet order; BAM/CRAM rows only
+    (rows of imported result files never enter the alignment stages: imported_ids)."""
+    rows = SAMPLES[~SAMPLES["imported"]]
     if not types:
-        return list(SAMPLES.index)
-    return list(SAMPLES.index[SAMPLES["sample_type"].isin(types)])
+        return list(rows.index)
+    return list(rows.index[rows["sample_type"].isin(types)])
+
+
+def imported_ids(*types):
+    """Sample ids of rows that point to result files instead of a BAM (docs/import.md), in sheet order."""
+    rows = SAMPLES[SAMPLES["imported"]]
+    return list(rows.index if not types else rows.index[rows["sample_type"].isin(types)])
+
+
+def imported_tables(name):
+    """Per-sample tables of the imported rows (rule import_results) that a cohort table merges with the BAM rows'."""
+    return [f"results/import/{s}/{name}.tsv" for s in imported_ids()]
 
 
 def sample_info(sample):

@@ -130,7 +130,7 @@ rule cnv_call:
 
 rule cnv_table:
     input:
-        expand(f"{CNV_DIR}/{{sample}}/genes.tsv", sample=sample_ids("tumor", "plasma")),
+        expand(f"{CNV_DIR}/{{sample}}/genes.tsv", sample=sample_ids("tumor", "plasma")) + imported_tables("copy_number"),
     output:
         "results/tables/copy_number.tsv",
     params:

@@ -41,7 +41,7 @@ rule fusions:
 
 rule fusions_table:
     input:
-        expand("results/fusions/{sample}/fusions.tsv", sample=sample_ids("tumor", "plasma")),
+        expand("results/fusions/{sample}/fusions.tsv", sample=sample_ids("tumor", "plasma")) + imported_tables("fusions"),
     output:
         "results/tables/fusions.tsv",
     params:

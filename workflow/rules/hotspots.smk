@@ -84,7 +84,7 @@ rule hotspots_call:
 
 rule hotspots_table:
     input:
-        expand(f"{HOTSPOTS_DIR}/{{s}}/hotspots.tsv", s=sample_ids("tumor", "plasma")),
+        expand(f"{HOTSPOTS_DIR}/{{s}}/hotspots.tsv", s=sample_ids("tumor", "plasma")) + imported_tables("hotspots"),
     output:
         "results/tables/hotspots.tsv",
     params:

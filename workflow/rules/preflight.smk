@@ -58,7 +58,7 @@ rule preflight_qc:
 
 rule preflight_qc_table:
     input:
-        expand("results/preflight/{sample}/qc.tsv", sample=sample_ids()),
+        expand("results/preflight/{sample}/qc.tsv", sample=sample_ids()) + imported_tables("qc"),
     output:
         "results/tables/qc.tsv",
     params:

@@ -4,7 +4,7 @@
 rule biomarkers_table:
     input:
         expand("results/{stage}/{sample}/biomarkers.tsv", stage=("copy_number", "hotspots", "fusions"),
-               sample=sample_ids("tumor", "plasma")),
+               sample=sample_ids("tumor", "plasma")) + imported_tables("biomarkers"),
     output:
         "results/tables/biomarkers.tsv",
     params:
