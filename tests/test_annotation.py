@@ -321,17 +321,18 @@ def test_mane_transcripts_shipped(mane):
             assert tx.strand == "-", g
         else:
             assert tx.strand == "+", g
-    # CDS only where pinned, flagged as partial; no CDS anywhere else
-    assert {g for g, t in mane.items() if t.has_cds} == {"KRAS", "NRAS", "BRAF", "PIK3CA"}
-    assert all(t.cds_status == "partial_3prime" and not t.cds_complete for t in mane.values() if t.has_cds)
+    # complete CDS where sourced (resources/derive_resources.py CDS_FACTS; MET's c.1 is ambiguous); none elsewhere
+    assert {g for g, t in mane.items() if t.has_cds} == {"ERBB2", "ERBB3", "EGFR", "KRAS", "NRAS", "BRAF", "PIK3CA",
+                                                         "NRG1"}
+    assert all(t.cds_status == "complete" and t.cds_complete for t in mane.values() if t.has_cds)
     assert all(t.cds_status == "none" for t in mane.values() if not t.has_cds)
 
 
 def test_grch38_hotspots_match_mane_cds(mane):
     """codon_positions() round trip: every GRCh38 codon sits where the MANE exons put c.(3k-2..3k).
 
-    c.1 of each gene is pinned by ONE cross-checked codon (KRAS c.35, NRAS c.182, BRAF c.1799,
-    PIK3CA c.3140); the other 12 codons, across exon boundaries, are independent checks.
+    The CDS comes from independent sources (cool-seq-tool/UTA coding sites, cancerhotspots v2 alleles; see
+    resources/README.md); the 16 codons of the table, across exon boundaries, are independent checks.
     """
     df = ann.read_hotspots(RES / "GRCh38" / "hotspots.tsv")
     assert len(df) == 16

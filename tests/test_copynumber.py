@@ -208,6 +208,27 @@ def test_gene_bins_by_region_by_label_and_without_antitargets():
     assert len(cn.gene_bins(cnr, cn.GeneRegion("ERBB3"))) == 0
 
 
+def test_zero_coverage_bins_give_no_number():
+    """CNVkit's null log2 (-20, about -31 after normalisation) for bins without reads never reaches a gene value."""
+    rows = _bins("chr17", 1000, 4, 200, "ERBB2", [0.1, 0.0, 0.05, 0.1], 500)
+    rows += [("chr17", 5000, 5200, "ERBB2", -20.0, 0.0, 0.0001), ("chr17", 5500, 5700, "ERBB2", -31.2, 0.0, 0.0001)]
+    m = cn.measure_gene(_cnr(rows), None, cn.GeneRegion("ERBB2", "chr17", 0, 9000))
+    assert m.bins == 4 and -0.1 < m.log2 < 0.2 and m.ci_low > -1
+    dead = [("chr17", 1000 + 500 * i, 1200 + 500 * i, "ERBB2", -20.0, 0.0, 0.0001) for i in range(5)]
+    m = cn.measure_gene(_cnr(dead), None, cn.GeneRegion("ERBB2", "chr17", 0, 9000))
+    assert m.bins == 0 and not np.isfinite(m.log2) and "no coverage" in m.problem
+    assert np.isfinite(cn.bin_mapd(_cnr(rows))) and cn.bin_mapd(_cnr(rows)) < 0.2
+
+
+def test_gene_absent_from_the_reference_and_contig_naming():
+    cnr = _cnr(_bins("chr7", 1000, 5, 200, "EGFR", [0.0] * 5, 500))
+    m = cn.measure_gene(cnr, None, cn.GeneRegion("ERBB2", "17", 0, 9000))
+    assert m.bins == 0 and "ERBB2 is not in the reference" in m.problem and "contig 17" in m.problem
+    # b37 '7' in the annotation, UCSC 'chr7' in the bins: the same contig
+    m = cn.measure_gene(cnr, None, cn.GeneRegion("EGFR", "7", 0, 9000))
+    assert m.bins == 5 and not m.problem
+
+
 # ---------------------------------------------------------------------------------------------
 # calls: every path, table-driven
 # ---------------------------------------------------------------------------------------------

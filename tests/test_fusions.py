@@ -278,6 +278,38 @@ def test_missing_contig_is_not_evaluable(ref, tmp_path):
     assert r.status == "not_evaluable" and "chrA" in r.reason
 
 
+def test_nrg1_absent_from_annotation_or_reference_is_not_evaluable(ref, tmp_path):
+    """Partial references (issue #13): no NRG1 in the BED12, or its contig missing or all N, never raises."""
+    sb = SimBam({"chrB": ref["genome"]["chrB"]})
+    sb.background("chrB", 0, 5000, 10)
+    bam = sb.write(tmp_path / "s.bam")
+    no_nrg1 = {g: t for g, t in read_transcripts(ref["tx"]).items() if g != "NRG1"}
+    r = F.detect(bam, no_nrg1, None, ref["fasta"], None)
+    assert r.status == "not_evaluable" and "NRG1 not in the annotation/reference" in r.reason
+    r = detect(ref, bam)                                     # chrA (NRG1) not in this alignment's header
+    assert r.status == "not_evaluable" and "NRG1 not in the annotation/reference" in r.reason
+    assert "chrA" in r.reason
+    # a mostly-N reference: NRG1's contig is there, its sequence is not
+    genome = dict(ref["genome"], chrA="N" * len(ref["genome"]["chrA"]))
+    fasta = write_fasta(genome, tmp_path / "n.fa")
+    sb = SimBam(ref["genome"])
+    sb.background("chrB", 0, 5000, 10)
+    bam = sb.write(tmp_path / "n.bam")
+    r = F.detect(bam, read_transcripts(ref["tx"]), read_domains(ref["domains"]), fasta, None)
+    assert r.status == "not_evaluable" and "all N" in r.reason
+
+
+def test_annotation_contig_names_follow_the_alignment(ref, tmp_path):
+    """A b37-style BED12 ('A' for 'chrA') against a UCSC-style alignment still finds NRG1 (bundled GRCh37 vs hg19)."""
+    bed = tmp_path / "b37.bed12"
+    bed.write_text("".join(line[3:] + "\n" for line in ref["tx"].read_text().splitlines()))
+    dom = tmp_path / "b37.domains.bed"
+    dom.write_text(ref["domains"].read_text()[3:])
+    bam, _ = build(ref, tmp_path / "s.bam", introns=True)
+    r = F.detect(bam, read_transcripts(bed), read_domains(dom), ref["fasta"], None)
+    assert r.status == "negative", r.reason
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the stage: QC gate, sensitivity, outputs, command line
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import random
 import pysam
 import pytest
 
-from erbbscreen.preflight import (apply_thresholds, check_alignment, compare_contigs, guess_build, link_sample,
-                                  run_sample_qc)
+from erbbscreen.preflight import (apply_thresholds, build_mismatch, check_alignment, compare_contigs, guess_build,
+                                  link_sample, run_sample_qc)
 from erbbscreen.tables import read_table
 
 QC = {"min_reads": 100, "min_mapped_pct": 80, "max_duplicate_pct": 50, "min_on_target_pct": 20,
@@ -158,6 +158,29 @@ def test_other_build_is_named():
     problems = compare_contigs({"chr1": 249250621, "chr17": 81195210}, grch38, "GRCh38")
     assert "the alignment is on GRCh37 but the reference is GRCh38 (contig chr1: 249250621 vs 248956422 bp)" \
         in problems[0]
+
+
+def test_build_guard_names_both_builds():
+    """hg19 contigs (chr7 = 159,138,663 bp) with reference.build GRCh38, and the reverse, whatever the naming."""
+    hg19 = {"chrM": 16571, "chr7": 159138663}
+    msg = build_mismatch(hg19, "GRCh38", "the alignment")
+    assert "GRCh37/hg19 (chr7 is 159,138,663 bp) but reference.build is GRCh38/hg38 (chr7 would be 159,345,973 bp)" \
+        in msg
+    assert "GRCh38/hg38" in build_mismatch({"8": 145138636}, "GRCh37", "the reference FASTA x.fa")
+    assert build_mismatch(hg19, "GRCh37", "x") is None and build_mismatch(hg19, "custom", "x") is None
+    assert build_mismatch({"chrA": 1000}, "GRCh38", "x") is None
+
+
+def test_hg19_bam_with_grch38_build_fails_per_sample(tmp_path):
+    fa = tmp_path / "ref.fa"
+    fa.write_text(">chr7\n" + "ACGT" * 250 + "\n")
+    pysam.faidx(str(fa))
+    bam = tmp_path / "hg19.bam"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr7", "LN": 159138663}]}
+    with pysam.AlignmentFile(str(bam), "wb", header=header):
+        pass
+    problems = check_alignment(str(bam), {"chr7": 159138663}, "GRCh38")
+    assert len(problems) == 1 and "GRCh37/hg19" in problems[0] and "reference.build is GRCh38/hg38" in problems[0]
 
 
 def test_other_build_bam_fails_qc(tmp_path, ref):

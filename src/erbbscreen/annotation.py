@@ -506,6 +506,14 @@ def harmonize_chroms(df: pd.DataFrame, references, column: str = "chrom") -> pd.
     return out
 
 
+def match_contigs(transcripts: dict, references) -> dict:
+    """Copy of ``{gene: Transcript}`` with each contig named as in ``references`` where only the 'chr' prefix
+    differs (bundled GRCh37 '7' vs a UCSC hg19 'chr7' reference); others are left as they are."""
+    import dataclasses
+
+    return {g: dataclasses.replace(t, chrom=contig_alias(t.chrom, references) or t.chrom) for g, t in transcripts.items()}
+
+
 def check_hotspots_against_fasta(hotspots_df: pd.DataFrame, fasta_path) -> list:
     """Problems (empty list = all good): each codon's reference bases must translate to ``ref_aa``.
 

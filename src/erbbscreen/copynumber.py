@@ -200,7 +200,7 @@ def bin_mapd(cnr: pd.DataFrame) -> float:
     if "gene" in df.columns:
         tgt = df[~is_antitarget(df["gene"])]
         df = tgt if len(tgt) >= 2 else df
-    df = df[np.isfinite(df["log2"].astype(float))]
+    df = df[~_uncovered(df)]
     diffs = []
     for _, grp in df.groupby("chromosome", sort=False):
         vals = grp.sort_values("start")["log2"].to_numpy(dtype=float)
@@ -242,18 +242,37 @@ def _gene_column_has(genes: pd.Series, gene: str) -> np.ndarray:
     return genes.astype(str).map(lambda s: gene in s.split(",")).to_numpy(dtype=bool)
 
 
-def gene_bins(cnr: pd.DataFrame, region: GeneRegion) -> pd.DataFrame:
+#: CNVkit writes log2 = -20 (cnvlib.params.NULL_LOG2_COVERAGE) for a bin without reads; after reference
+#: normalisation it can reach about -31. Such a bin has no measurement, so it never enters a gene's log2.
+NULL_LOG2 = -20.0
+
+
+def region_contig(cnr: pd.DataFrame, region: GeneRegion):
+    """The .cnr's name for the gene's contig (``chr7`` vs ``7`` matched), or None when no bin lies on it."""
+    from erbbscreen.annotation import contig_alias
+
+    return contig_alias(str(region.chrom), set(cnr["chromosome"].astype(str))) if region.chrom is not None else None
+
+
+def _uncovered(bins: pd.DataFrame) -> np.ndarray:
+    log2 = bins["log2"].astype(float).to_numpy()
+    zero = bins["depth"].astype(float).to_numpy() <= 0 if "depth" in bins.columns else np.zeros(len(bins), bool)
+    return zero | (log2 <= NULL_LOG2) | ~np.isfinite(log2)
+
+
+def gene_bins(cnr: pd.DataFrame, region: GeneRegion, covered: bool = True) -> pd.DataFrame:
     """On-target bins of a gene: overlapping the gene's span when known, else labelled with the gene in
-    the ``gene`` column (comma-separated labels such as ``ERBB2,MIR4728`` count)."""
+    the ``gene`` column (comma-separated labels such as ``ERBB2,MIR4728`` count). With ``covered`` only bins
+    with reads (no CNVkit null log2, depth > 0)."""
     if region.chrom is not None:
-        sel = ((cnr["chromosome"].astype(str) == region.chrom) & (cnr["end"] > region.start)
+        sel = ((cnr["chromosome"].astype(str) == region_contig(cnr, region)) & (cnr["end"] > region.start)
                & (cnr["start"] < region.end)).to_numpy()
     else:
         sel = _gene_column_has(cnr["gene"], region.gene) if "gene" in cnr.columns else np.zeros(len(cnr), bool)
     out = cnr[sel]
     if "gene" in out.columns:
         out = out[~is_antitarget(out["gene"])]
-    return out[np.isfinite(out["log2"].astype(float))]
+    return out[~_uncovered(out)] if covered else out
 
 
 @dataclass
@@ -293,7 +312,14 @@ def measure_gene(cnr: pd.DataFrame, cns: pd.DataFrame | None, region: GeneRegion
         m.start = int(bins["start"].min()) if m.start is None else m.start
         m.end = int(bins["end"].max()) if m.end is None else m.end
     if m.bins == 0:
-        m.problem = "no bins in the gene (not covered by the panel / bins)"
+        if region.chrom is not None and len(cnr) and region_contig(cnr, region) is None:
+            m.problem = (f"{region.gene} is not in the reference: no bin on its contig {region.chrom} (a reference "
+                         f"holding only some chromosomes, or a contig of N)")
+        elif len(all_bins := gene_bins(cnr, region, covered=False)):
+            m.problem = (f"no coverage in the gene's {len(all_bins)} bin(s) (depth 0 / CNVkit null log2): no copy "
+                         f"number where there is no coverage")
+        else:
+            m.problem = "no bins in the gene (not covered by the panel / bins)"
         return m
     vals = bins["log2"].to_numpy(dtype=float)
     wts = bins["weight"].to_numpy(dtype=float) if "weight" in bins.columns else None
@@ -743,8 +769,11 @@ def _label_bins(arr, transcripts: str | None):
     hits = [[] for _ in range(len(arr))]
     chroms = arr["chromosome"].astype(str).to_numpy()
     starts, ends = arr["start"].to_numpy(), arr["end"].to_numpy()
+    from erbbscreen.annotation import contig_alias
+
+    names = set(chroms)
     for t in tx.values():
-        for i in np.flatnonzero((chroms == t.chrom) & (ends > t.start) & (starts < t.end)):
+        for i in np.flatnonzero((chroms == contig_alias(t.chrom, names)) & (ends > t.start) & (starts < t.end)):
             hits[i].append(t.gene)
     for i, genes in enumerate(hits):
         if genes and not any(g in str(labels[i]).split(",") for g in genes):

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from erbbscreen.annotation import read_domains, read_transcripts, revcomp
+from erbbscreen.annotation import harmonize_chroms, match_contigs, read_domains, read_transcripts, revcomp
 from erbbscreen.errors import InputError
 
 log = logging.getLogger("erbbscreen.fusions")
@@ -649,9 +649,14 @@ def detect(bam_path, transcripts: dict, domains=None, fasta=None, settings: dict
     s = settings_from(settings)
     gene = s["gene"]
     if gene not in transcripts:
-        raise InputError([f"gene {gene} (fusions.gene) is not in the transcripts BED12; add its canonical transcript"])
-    gtx = transcripts[gene]
+        return FusionResult("not_evaluable", f"{gene} not in the annotation/reference: the transcripts BED12 has no "
+                                             f"{gene} transcript (fusions.gene); add its canonical transcript")
     bam = _open_alignment(bam_path, fasta)
+    # the annotation may name contigs '8' where the reference says 'chr8' (bundled GRCh37 vs UCSC hg19)
+    transcripts = match_contigs(transcripts, bam.references)
+    if domains is not None:
+        domains = harmonize_chroms(domains, bam.references)
+    gtx = transcripts[gene]
     fa = None
     if fasta:
         import pysam
@@ -661,8 +666,12 @@ def detect(bam_path, transcripts: dict, domains=None, fasta=None, settings: dict
         contigs = list(zip(bam.references, bam.lengths))
         lengths = dict(contigs)
         if gtx.chrom not in lengths:
-            return FusionResult("not_evaluable", f"{gene} contig {gtx.chrom} (transcripts BED12) is not in the "
-                                f"alignment header: different contig naming or genome build?", contigs=contigs)
+            return FusionResult("not_evaluable", f"{gene} not in the annotation/reference: its contig {gtx.chrom} "
+                                f"(transcripts BED12) is not in the alignment header (a reference holding only some "
+                                f"chromosomes, or another genome build)", contigs=contigs)
+        if fa is not None and gtx.chrom in fa.references and not _has_sequence(fa, gtx):
+            return FusionResult("not_evaluable", f"{gene} not in the annotation/reference: the reference sequence "
+                                f"of {gene} ({gtx.chrom}:{gtx.start + 1}-{gtx.end}) is all N", contigs=contigs)
         region = Region(gtx.chrom, max(0, gtx.start - s["flank"]), min(lengths[gtx.chrom], gtx.end + s["flank"]))
         col = EvidenceCollector(region, s)
         starts, ends = col.scan_gene(_fetch(bam, region.chrom, region.start, region.end), region.start, region.end)
@@ -707,6 +716,11 @@ def detect(bam_path, transcripts: dict, domains=None, fasta=None, settings: dict
         bam.close()
         if fa is not None:
             fa.close()
+
+
+def _has_sequence(fa, tx) -> bool:
+    """True when the gene's exons hold any base other than N in the reference (a mostly-N contig may not)."""
+    return any(set(fa.fetch(tx.chrom, a, b).upper()) - {"N"} for a, b in tx.exons)
 
 
 def _ref(fa, lengths, chrom, start, end) -> str:

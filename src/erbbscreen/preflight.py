@@ -19,14 +19,36 @@ import pysam
 from erbbscreen.errors import InputError
 from erbbscreen.tables import write_table
 
-# Chromosome lengths of the two human builds (GRC assembly reports), used only to recognise which build a
-# BAM was aligned to when its contigs do not match the configured reference.
+# Chromosome lengths of the two human builds (GRC assembly reports; identical in the @SQ headers of real hg19 and
+# hg38 BAMs, tests/data/realreads), used to recognise which build a FASTA or BAM is, whatever its contig naming.
 BUILD_LENGTHS = {
-    "GRCh37": {"1": 249250621, "2": 243199373, "3": 198022430, "7": 159138663, "8": 146364022, "12": 133851895,
-               "17": 81195210, "X": 155270560},
-    "GRCh38": {"1": 248956422, "2": 242193529, "3": 198295559, "7": 159345973, "8": 145138636, "12": 133275309,
-               "17": 83257441, "X": 156040895},
+    "GRCh37": {"1": 249250621, "2": 243199373, "3": 198022430, "4": 191154276, "5": 180915260, "6": 171115067,
+               "7": 159138663, "8": 146364022, "9": 141213431, "10": 135534747, "11": 135006516, "12": 133851895,
+               "13": 115169878, "14": 107349540, "15": 102531392, "16": 90354753, "17": 81195210, "18": 78077248,
+               "19": 59128983, "20": 63025520, "21": 48129895, "22": 51304566, "X": 155270560, "Y": 59373566},
+    "GRCh38": {"1": 248956422, "2": 242193529, "3": 198295559, "4": 190214555, "5": 181538259, "6": 170805979,
+               "7": 159345973, "8": 145138636, "9": 138394717, "10": 133797422, "11": 135086622, "12": 133275309,
+               "13": 114364328, "14": 107043718, "15": 101991189, "16": 90338345, "17": 83257441, "18": 80373285,
+               "19": 58617616, "20": 64444167, "21": 46709983, "22": 50818468, "X": 156040895, "Y": 57227415},
 }
+BUILD_ALIASES = {"GRCh37": "GRCh37/hg19", "GRCh38": "GRCh38/hg38"}
+
+
+def build_mismatch(contigs: dict[str, int], build: str, what: str) -> str | None:
+    """Message when ``contigs`` have the chromosome lengths of the other human build than ``build``."""
+    if build not in BUILD_LENGTHS:
+        return None
+    found = guess_build(contigs)
+    if found is None or found == build:
+        return None
+    by_name = {_strip_chr(k): (k, v) for k, v in contigs.items()}
+    c = next(c for c in BUILD_LENGTHS[found] if c in by_name)
+    name, length = by_name[c]
+    return (f"{what} is {BUILD_ALIASES[found]} ({name} is {length:,} bp) but reference.build is {BUILD_ALIASES[build]} "
+            f"({name} would be {BUILD_LENGTHS[build][c]:,} bp); fix: set reference.build: {found} (and its "
+            f"annotation), or use data aligned to {build}")
+
+
 FIX_SORT = "fix: `samtools sort -o sorted.bam input.bam && samtools index sorted.bam`, then point the sheet at sorted.bam"
 FIX_REALIGN = "fix: use the reference the reads were aligned to (reference.fasta), or re-align the reads to it"
 
@@ -117,6 +139,9 @@ def check_alignment(path: str, ref_contigs: dict[str, int], ref_build: str, fast
         problems.append(f"not coordinate-sorted (header SO:{so}); " + FIX_SORT)
     contigs = {sq["SN"]: int(sq["LN"]) for sq in header.get("SQ", [])}
     problems += compare_contigs(contigs, ref_contigs, ref_build)
+    mismatch = build_mismatch(contigs, ref_build, "the alignment")
+    if mismatch and not problems:
+        problems.append(mismatch)
     if require_index and find_index(path) is None:
         problems.append("no index beside the file; fix: `samtools index " + path + "`")
     return problems
@@ -370,6 +395,9 @@ def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) 
     problems = check_files(paths)
     if problems:
         raise InputError(problems, header="Reference/annotation files are missing")
+    mismatch = build_mismatch(fasta_contigs(paths["fasta"]), paths["build"], f"the reference FASTA {paths['fasta']}")
+    if mismatch:
+        raise InputError([mismatch], header="Reference FASTA and reference.build disagree")
     if paths["hotspots"]:
         from erbbscreen.annotation import check_hotspots_against_fasta, harmonize_chroms, read_hotspots
 

@@ -1,0 +1,93 @@
+"""Build-time consistency of the bundled annotation (resources/GRCh38, resources/GRCh37).
+
+The facts (protein lengths, CDS sources) live in resources/derive_resources.py with their citations; these
+tests prove the shipped files agree with them and with each other: CDS length = 3 x (protein length + 1),
+stop codon in the expected exon, every hotspot codon on c.(3k-2..3k) of its gene's CDS, the NRG1 EGF-like
+domain on the CDS codons it names, and the GRCh37 models the same transcripts as the GRCh38 ones.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from erbbscreen.annotation import check_hotspots_against_transcripts, read_domains, read_hotspots, read_transcripts
+
+RES = Path(__file__).resolve().parents[1] / "resources"
+_spec = importlib.util.spec_from_file_location("derive_resources", RES / "derive_resources.py")
+derive = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(derive)
+
+BUILDS = ("GRCh38", "GRCh37")
+SCREENED = ["ERBB2", "ERBB3", "EGFR", "KRAS", "NRAS", "BRAF", "PIK3CA", "NRG1"]
+
+
+@pytest.fixture(scope="module", params=BUILDS)
+def build(request):
+    b = request.param
+    return b, read_transcripts(RES / b / "transcripts.bed12")
+
+
+def test_screened_genes_have_complete_cds(build):
+    name, tx = build
+    for gene in SCREENED:
+        t = tx[gene]
+        aa = derive.CDS_FACTS[gene]["aa"]
+        assert t.cds_status == "complete", (name, gene)
+        assert t.cds_length == 3 * (aa + 1), (name, gene, t.cds_length, aa)
+        stop_exon = t.exon_number_at(t.cdna_to_genome(t.cds_length))
+        assert stop_exon == derive.EXPECTED_STOP_EXON.get(gene, len(t.exons)), (name, gene, stop_exon)
+        # the stop codon's three bases and c.1 are exonic and in transcript order
+        assert t.genome_to_cdna(t.cdna_to_genome(1)) == 1
+
+
+def test_every_hotspot_codon_is_on_its_cds_codon(build):
+    name, tx = build
+    hs = read_hotspots(RES / name / "hotspots.tsv")
+    assert len(hs) == 16
+    assert check_hotspots_against_transcripts(hs, tx) == []
+    for row in hs.itertuples():
+        t = tx[row.gene]
+        c = [t.genome_to_cdna(p - 1) for p in (row.pos1, row.pos2, row.pos3)]
+        assert c == [3 * row.codon - 2, 3 * row.codon - 1, 3 * row.codon], (name, row.gene, row.codon, c)
+
+
+def test_nrg1_egf_domain_maps_to_its_codons(build):
+    name, tx = build
+    dom = read_domains(RES / name / "domains.bed")
+    egf = dom[(dom["gene"] == "NRG1") & (dom["domain"] == "EGF_like")]
+    (gene, dname, a1, a2, _src), = derive.DOMAINS
+    assert len(egf) == 2                        # split over exons 6 and 7 of the MANE model
+    assert int((egf["end"] - egf["start"]).sum()) == 3 * (a2 - a1 + 1)
+    t = tx["NRG1"]
+    cs = sorted(t.genome_to_cdna(p) for r in egf.itertuples() for p in range(r.start, r.end))
+    assert cs == list(range(3 * a1 - 2, 3 * a2 + 1))
+    assert sorted(t.exon_number_at(r.start) for r in egf.itertuples()) == [6, 7]
+
+
+def test_grch37_models_are_the_grch38_transcripts():
+    t38 = read_transcripts(RES / "GRCh38" / "transcripts.bed12")
+    t37 = read_transcripts(RES / "GRCh37" / "transcripts.bed12")
+    assert set(SCREENED) | {"CD74", "SDC4", "MET"} <= set(t37)
+    for gene, b in t37.items():
+        a = t38[gene]
+        assert (a.transcript_id, a.strand, a.cds_status) == (b.transcript_id, b.strand, b.cds_status)
+        assert [e - s for s, e in a.exons] == [e - s for s, e in b.exons], gene
+        assert a.cds_length == b.cds_length and a.coding_exon_phases() == b.coding_exon_phases(), gene
+        assert a.chrom == "chr" + b.chrom
+
+
+def test_partner_genes_without_cds_source_say_so():
+    t38 = read_transcripts(RES / "GRCh38" / "transcripts.bed12")
+    for gene in ("CD74", "SLC3A2", "SDC4"):
+        assert t38[gene].cds_status == "none" and not t38[gene].has_cds
+        assert gene in derive.PARTNER_PROTEIN_LENGTHS
+
+
+def test_derivation_checks_all_passed():
+    rows = [ln.split("\t") for ln in (RES / "cds_checks.tsv").read_text().splitlines()[1:]]
+    assert rows and not [r for r in rows if r[2].startswith("FAIL")]
+    for b in BUILDS:
+        hs = (RES / b / "hotspots.tsv").read_text()
+        assert "FAIL" not in hs
