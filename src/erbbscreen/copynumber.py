@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from erbbscreen.errors import InputError
-from erbbscreen.tables import read_qc_row, read_table, write_table, parse_float
+from erbbscreen.tables import atomic_output, parse_float, read_qc_row, read_table, write_table, write_text
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # cnvlib imports pyplot; never open a display
 
@@ -706,11 +706,11 @@ def empty_cnarr(kind: str = "cnr"):
 def write_cnarr(arr, path) -> None:
     from skgenome import tabio
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if len(arr):
-        tabio.write(arr, str(path))
-    else:  # header-only file that CNVkit reads back as an empty table
-        arr.data.to_csv(path, sep="\t", index=False)
+    with atomic_output(path) as tmp:
+        if len(arr):
+            tabio.write(arr, str(tmp))
+        else:  # header-only file that CNVkit reads back as an empty table
+            arr.data.to_csv(tmp, sep="\t", index=False)
 
 
 def read_cnarr(path):
@@ -794,11 +794,11 @@ def make_bins(fasta: str, panel: str | None = None, transcripts: str | None = No
 def write_bed4(arr, path) -> None:
     from skgenome import tabio
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if len(arr):
-        tabio.write(arr, str(path), "bed4")
-    else:
-        Path(path).write_text("")
+    with atomic_output(path) as tmp:
+        if len(arr):
+            tabio.write(arr, str(tmp), "bed4")
+        else:
+            tmp.write_text("")
 
 
 def sample_coverage(bam: str, targets_bed: str, antitargets_bed: str, fasta: str | None = None, min_mapq: int = 0,
@@ -949,7 +949,7 @@ def run_reference(normals: list, targets_bed: str, antitargets_bed: str, fasta: 
     ref, choice = build_reference(pairs, targets_bed, antitargets_bed, fasta, wgs, user_cnn, excluded)
     choice["bins"] = int(len(ref))
     write_cnarr(ref, out_cnn)
-    Path(out_json).write_text(json.dumps(choice, indent=2, sort_keys=True) + "\n")
+    write_text(out_json, json.dumps(choice, indent=2, sort_keys=True) + "\n")
     log.info("reference: %s", choice)
     return choice
 

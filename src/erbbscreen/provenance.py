@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from erbbscreen import __version__
+from erbbscreen.tables import write_text
 
 
 def sha256(path, chunk=1 << 20) -> str:
@@ -73,6 +74,5 @@ def write_provenance(out: str, config: dict, files: dict, extra: dict | None = N
     }
     if extra:
         doc.update(extra)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    write_text(out, json.dumps(doc, indent=2, default=str) + "\n")
     return doc
