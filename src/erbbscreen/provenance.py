@@ -53,6 +53,9 @@ def tool_versions() -> dict:
     versions["htslib (pysam)"] = pysam.version.__htslib_version__
     versions["samtools"] = _cmd_version(["samtools", "--version"])
     versions["Rscript"] = _cmd_version(["Rscript", "--version"])
+    # the versions envs/*.yaml pin for conda runs (tests/test_envs.py compares them)
+    versions["htslib (tabix)"] = _cmd_version(["tabix", "--version"])
+    versions["DNAcopy"] = _cmd_version(["Rscript", "-e", 'cat(as.character(packageVersion("DNAcopy")))'])
     versions["python"] = platform.python_version()
     return versions
 
