@@ -919,6 +919,16 @@ def _qc_failed(qc_tsv) -> str | None:
     return None
 
 
+def _no_coverage(target_cnn) -> str | None:
+    """Reason when a QC-passed sample has a header-only target .cnn: its coverage step could not read the
+    alignment (erbbscreen.guard wrote the empty files; the job log has the error)."""
+    with open(target_cnn) as fh:
+        if sum(1 for _ in zip(range(2), fh)) < 2:
+            return (f"the coverage step could not read the alignment ({Path(target_cnn).name} is empty; see the "
+                    "coverage job log)")
+    return None
+
+
 def run_coverage(bam: str, qc_tsv: str | None, targets_bed: str, antitargets_bed: str, out_target: str,
                  out_antitarget: str, fasta: str | None = None, settings: dict | None = None,
                  processes: int = 1) -> bool:
@@ -944,6 +954,8 @@ def run_reference(normals: list, targets_bed: str, antitargets_bed: str, fasta: 
         failed = _qc_failed(n.get("qc"))
         if failed:
             excluded[n["sample_id"]] = f"failed QC: {failed}"
+        elif _no_coverage(n["target"]):
+            excluded[n["sample_id"]] = _no_coverage(n["target"])
         else:
             pairs.append((n["sample_id"], n["target"], n["antitarget"]))
     ref, choice = build_reference(pairs, targets_bed, antitargets_bed, fasta, wgs, user_cnn, excluded)
@@ -970,7 +982,7 @@ def run_sample(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cnn
     purity = resolve_purity(sample["sample_type"], sample.get("purity"), tf, s)
     log.info("sample %s (%s): purity %s from %s %s", sample["sample_id"], sample["sample_type"], purity.value,
              purity.source, purity.note)
-    failed = _qc_failed(qc_tsv)
+    failed = _qc_failed(qc_tsv) or _no_coverage(target_cnn)
     zoom_gene = s["plot_gene"]
     if failed:
         reason = f"sample failed QC: {failed}"
