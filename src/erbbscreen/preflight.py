@@ -405,13 +405,13 @@ def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) 
         if problems:
             raise InputError(problems, header=f"Hotspot table {paths['hotspots']} does not match the reference "
                                               f"{paths['fasta']}")
-    # the trial rule set is only used by the last job: a typo must stop the run before any compute, not after it
-    from erbbscreen.trials import load_trials
-
-    load_trials(paths["trials"])
     samples = load_samplesheet(paths["samples"])
     sample_problems, sample_warnings = {}, {}
-    if check_alignments:
+    if check_alignments:  # the main process (jobs skip what it already checked)
+        # the trial rule set is only used by the last job: a typo must stop the run before any compute
+        from erbbscreen.trials import load_trials
+
+        load_trials(paths["trials"])
         sample_problems = check_sheet_alignments(samples, fasta_contigs(paths["fasta"]), paths["build"],
                                                  paths["fasta"])
         sample_warnings = read_group_warnings(samples)
