@@ -16,12 +16,14 @@ import numpy as np
 matplotlib.use("Agg")
 from matplotlib import pyplot  # noqa: E402
 
+from erbbscreen.tables import atomic_output  # noqa: E402
+
 log = logging.getLogger("erbbscreen.cnv_plots")
 
 
 def _save(fig, out) -> None:
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=100, bbox_inches="tight")
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     pyplot.close("all")
 
 

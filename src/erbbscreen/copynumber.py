@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from erbbscreen.errors import InputError
-from erbbscreen.tables import read_qc_row, read_table, write_table, parse_float
+from erbbscreen.tables import atomic_output, parse_float, read_qc_row, read_table, write_table, write_text
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # cnvlib imports pyplot; never open a display
 
@@ -732,11 +732,11 @@ def empty_cnarr(kind: str = "cnr"):
 def write_cnarr(arr, path) -> None:
     from skgenome import tabio
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if len(arr):
-        tabio.write(arr, str(path))
-    else:  # header-only file that CNVkit reads back as an empty table
-        arr.data.to_csv(path, sep="\t", index=False)
+    with atomic_output(path) as tmp:
+        if len(arr):
+            tabio.write(arr, str(tmp))
+        else:  # header-only file that CNVkit reads back as an empty table
+            arr.data.to_csv(tmp, sep="\t", index=False)
 
 
 def read_cnarr(path):
@@ -823,11 +823,11 @@ def make_bins(fasta: str, panel: str | None = None, transcripts: str | None = No
 def write_bed4(arr, path) -> None:
     from skgenome import tabio
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if len(arr):
-        tabio.write(arr, str(path), "bed4")
-    else:
-        Path(path).write_text("")
+    with atomic_output(path) as tmp:
+        if len(arr):
+            tabio.write(arr, str(tmp), "bed4")
+        else:
+            tmp.write_text("")
 
 
 def sample_coverage(bam: str, targets_bed: str, antitargets_bed: str, fasta: str | None = None, min_mapq: int = 0,
@@ -948,6 +948,16 @@ def _qc_failed(qc_tsv) -> str | None:
     return None
 
 
+def _no_coverage(target_cnn) -> str | None:
+    """Reason when a QC-passed sample has a header-only target .cnn: its coverage step could not read the
+    alignment (erbbscreen.guard wrote the empty files; the job log has the error)."""
+    with open(target_cnn) as fh:
+        if sum(1 for _ in zip(range(2), fh)) < 2:
+            return (f"the coverage step could not read the alignment ({Path(target_cnn).name} is empty; see the "
+                    "coverage job log)")
+    return None
+
+
 def run_coverage(bam: str, qc_tsv: str | None, targets_bed: str, antitargets_bed: str, out_target: str,
                  out_antitarget: str, fasta: str | None = None, settings: dict | None = None,
                  processes: int = 1) -> bool:
@@ -973,12 +983,14 @@ def run_reference(normals: list, targets_bed: str, antitargets_bed: str, fasta: 
         failed = _qc_failed(n.get("qc"))
         if failed:
             excluded[n["sample_id"]] = f"failed QC: {failed}"
+        elif _no_coverage(n["target"]):
+            excluded[n["sample_id"]] = _no_coverage(n["target"])
         else:
             pairs.append((n["sample_id"], n["target"], n["antitarget"]))
     ref, choice = build_reference(pairs, targets_bed, antitargets_bed, fasta, wgs, user_cnn, excluded)
     choice["bins"] = int(len(ref))
     write_cnarr(ref, out_cnn)
-    Path(out_json).write_text(json.dumps(choice, indent=2, sort_keys=True) + "\n")
+    write_text(out_json, json.dumps(choice, indent=2, sort_keys=True) + "\n")
     log.info("reference: %s", choice)
     return choice
 
@@ -999,7 +1011,7 @@ def run_sample(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cnn
     purity = resolve_purity(sample["sample_type"], sample.get("purity"), tf, s)
     log.info("sample %s (%s): purity %s from %s %s", sample["sample_id"], sample["sample_type"], purity.value,
              purity.source, purity.note)
-    failed = _qc_failed(qc_tsv)
+    failed = _qc_failed(qc_tsv) or _no_coverage(target_cnn)
     zoom_gene = s["plot_gene"]
     if failed:
         reason = f"sample failed QC: {failed}"

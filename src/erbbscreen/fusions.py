@@ -967,6 +967,8 @@ def _vcf_alt(ref_base: str, this_keep: str, mate_chrom: str, mate_pos1: int, mat
 
 
 def write_vcf(path, result: FusionResult, sample_id: str, fasta=None):
+    from erbbscreen.tables import write_text
+
     fa = None
     if fasta:
         import pysam
@@ -1024,10 +1026,12 @@ def write_vcf(path, result: FusionResult, sample_id: str, fasta=None):
     lines += [r for _, r in sorted(recs)]
     if fa is not None:
         fa.close()
-    Path(path).write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def write_bedpe(path, result: FusionResult, sample_id: str):
+    from erbbscreen.tables import write_text
+
     hdr = ["#chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score", "strand1", "strand2",
            "sample_id", "split_reads", "discordant_pairs", "egf_domain_retained", "frame", "partner_status", "note"]
     lines = ["\t".join(hdr)]
@@ -1037,13 +1041,13 @@ def write_bedpe(path, result: FusionResult, sample_id: str):
             f"{f['fusion']}|{f['event_id']}", f["unique_fragments"], f["strand_5p"], f["strand_3p"], sample_id,
             f["split_reads"], f["discordant_pairs"], f["egf_domain_retained"], f["frame"], f["partner_status"],
             EVIDENCE_NOTE)))
-    Path(path).write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def write_outputs(result: FusionResult, sample: dict, out_dir, settings: dict, fasta=None) -> dict:
     import pandas as pd
 
-    from erbbscreen.tables import write_table
+    from erbbscreen.tables import atomic_output, write_table
 
     s = settings_from(settings)
     sid = sample["sample_id"]
@@ -1060,7 +1064,7 @@ def write_outputs(result: FusionResult, sample: dict, out_dir, settings: dict, f
     cov_cols = ["gene", "intron", "chrom", "start", "end", "length", "mean_depth", "fraction_at_min_depth",
                 "min_depth", "used_for_evaluability"]
     write_table(pd.DataFrame(result.intron_coverage, columns=cov_cols), paths["intron_coverage"])
-    with open(paths["evidence_reads"], "w") as fh:
+    with atomic_output(paths["evidence_reads"]) as tmp, open(tmp, "w") as fh:
         fh.write(f"# {sid}: read names supporting each event (load the BAM in IGV, filter/colour by these names)\n")
         fh.write("event_id\tfusion\tevidence\tread_name\n")
         for row in result.evidence_reads:

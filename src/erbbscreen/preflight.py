@@ -163,6 +163,37 @@ def check_sheet_alignments(samples, ref_contigs, ref_build, fasta=None) -> dict[
     return out
 
 
+def read_group_sample_names(path: str, fasta: str | None = None) -> list[str]:
+    """The SM names of the alignment's @RG lines (empty when it has none or cannot be opened)."""
+    try:
+        with pysam.AlignmentFile(path, "rc" if path.lower().endswith(".cram") else "rb",
+                                 reference_filename=fasta, check_sq=False) as fh:
+            return sorted({rg["SM"] for rg in fh.header.to_dict().get("RG", []) if rg.get("SM")})
+    except (ValueError, OSError):
+        return []
+
+
+def read_group_warning(path: str, sample_id: str, fasta: str | None = None) -> str | None:
+    """A warning when the @RG SM names differ from the sheet's sample id (a swapped file?); never a failure:
+    many pipelines write other names (library or flow-cell ids) into SM."""
+    names = read_group_sample_names(path, fasta)
+    if names and sample_id not in names:
+        return (f"read groups name sample(s) {', '.join(names)}, not '{sample_id}' as the sample sheet does; "
+                "check the sheet points at the intended file (processing continues)")
+    return None
+
+
+def read_group_warnings(samples) -> dict[str, str]:
+    """sample_id -> read-group warning for every sheet row whose alignment names another sample."""
+    out = {}
+    for sid, row in samples.iterrows():
+        if os.path.isfile(row["bam"]):
+            warning = read_group_warning(row["bam"], sid)
+            if warning:
+                out[sid] = warning
+    return out
+
+
 # --------------------------------------------------------------------------------------------------- linking
 def link_alignment(src: str, link: str, index_link: str) -> str:
     """Symlink ``src`` as ``link`` and its index as ``index_link``; build the index there when the input has
@@ -377,6 +408,7 @@ def run_sample_qc(sample: dict, link: str, out_tsv: str, *, fasta: str, build: s
     row["status"] = "fail" if reasons else "pass"
     row["reasons"] = "; ".join(reasons)
     row.update(metrics)
+    row["warnings"] = (read_group_warning(bam, row["sample_id"], fasta if is_cram else None) or "") if not problems else ""
     row["bam"] = bam
     write_table(pd.DataFrame([row]), out_tsv, "qc")
     return row
@@ -408,11 +440,17 @@ def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) 
             raise InputError(problems, header=f"Hotspot table {paths['hotspots']} does not match the reference "
                                               f"{paths['fasta']}")
     samples = load_samplesheet(paths["samples"])
-    sample_problems = {}
-    if check_alignments:
+    sample_problems, sample_warnings = {}, {}
+    if check_alignments:  # the main process (jobs skip what it already checked)
+        # the trial rule set is only used by the last job: a typo must stop the run before any compute
+        from erbbscreen.trials import load_trials
+
+        load_trials(paths["trials"])
         sample_problems = check_sheet_alignments(samples, fasta_contigs(paths["fasta"]), paths["build"],
                                                  paths["fasta"])
-    return {"config": config, "paths": paths, "samples": samples, "sample_problems": sample_problems}
+        sample_warnings = read_group_warnings(samples)
+    return {"config": config, "paths": paths, "samples": samples, "sample_problems": sample_problems,
+            "sample_warnings": sample_warnings}
 
 
 def format_sample_problems(sample_problems: dict, samples) -> str:

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from erbbscreen import __version__
+from erbbscreen.tables import write_text
 
 
 def sha256(path, chunk=1 << 20) -> str:
@@ -52,6 +53,9 @@ def tool_versions() -> dict:
     versions["htslib (pysam)"] = pysam.version.__htslib_version__
     versions["samtools"] = _cmd_version(["samtools", "--version"])
     versions["Rscript"] = _cmd_version(["Rscript", "--version"])
+    # the versions envs/*.yaml pin for conda runs (tests/test_envs.py compares them)
+    versions["htslib (tabix)"] = _cmd_version(["tabix", "--version"])
+    versions["DNAcopy"] = _cmd_version(["Rscript", "-e", 'cat(as.character(packageVersion("DNAcopy")))'])
     versions["python"] = platform.python_version()
     return versions
 
@@ -73,6 +77,5 @@ def write_provenance(out: str, config: dict, files: dict, extra: dict | None = N
     }
     if extra:
         doc.update(extra)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    write_text(out, json.dumps(doc, indent=2, default=str) + "\n")
     return doc

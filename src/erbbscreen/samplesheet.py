@@ -64,7 +64,8 @@ def load_samplesheet(path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError([f"{path}: sample sheet not found; fix: set `samples:` in the config to an existing TSV"])
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+        # utf-8-sig: spreadsheet programs save a UTF-8 byte-order mark that would otherwise glue onto 'patient_id'
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#", encoding="utf-8-sig")
     except Exception as exc:  # pandas raises several types for malformed TSV
         raise InputError([f"{path}: cannot be read as a tab-separated table ({exc})"]) from exc
     df.columns = [c.strip() for c in df.columns]

@@ -2,11 +2,15 @@
 
 Every stage writes its per-sample tables with :func:`write_table`, so the fixed columns always
 come first, in contract order, followed by any extra columns the stage adds.
+
+Every output file is written under a temporary name beside it and renamed into place only once complete
+(:func:`atomic_output`), so a crash or SIGKILL never leaves a partial file under an output's name.
 """
 from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -35,17 +39,36 @@ def order_columns(df: pd.DataFrame, table: str) -> pd.DataFrame:
     return df[fixed + extra]
 
 
+@contextmanager
+def atomic_output(path):
+    """Yield a temporary path beside ``path``; it becomes ``path`` (atomic rename) only if the block succeeds.
+
+    A hidden name (``.<name>.tmp``) in the same folder keeps the rename on one file system and out of globs."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path, text: str) -> None:
+    """Write a text file atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_table(df, path, table: str | None = None) -> None:
     """Write a tab-separated table atomically (temp file + rename); ``table`` orders contract columns."""
     if not isinstance(df, pd.DataFrame):
         df = pd.DataFrame(df, columns=COLUMNS[table] if table and not df else None)
     if table:
         df = order_columns(df, table)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False, na_rep="")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, na_rep="")
 
 
 def read_table(path) -> pd.DataFrame:

@@ -224,7 +224,11 @@ def _message(err, root_schema) -> tuple:
     if v == "enum":
         allowed = ", ".join(str(x).lower() if isinstance(x, bool) else str(x) for x in err.validator_value)
         what = "criterion kind" if err.path and err.path[-1] == "kind" else "value"
-        return [], f"{inst!r} is not an allowed {what}; allowed: {allowed}"
+        import difflib
+
+        close = difflib.get_close_matches(str(inst), [str(x) for x in err.validator_value], n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return [], f"{inst!r} is not an allowed {what}{hint}; allowed: {allowed}"
     if v == "const":
         return [], f"{inst!r} is not allowed; expected {err.validator_value!r}"
     if v == "required":

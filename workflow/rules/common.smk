@@ -43,6 +43,11 @@ if _PREFLIGHT["sample_problems"]:
         "QC 'fail' in results/tables/qc.tsv and not_evaluable downstream (the cohort continues):\n"
         + format_sample_problems(_PREFLIGHT["sample_problems"], SAMPLES)
     )
+if _PREFLIGHT["sample_warnings"]:
+    logger.warning(
+        "Read groups do not match the sample sheet (processing continues; also in qc.tsv 'warnings'):\n"
+        + format_sample_problems({s: [w] for s, w in _PREFLIGHT["sample_warnings"].items()}, SAMPLES)
+    )
 
 REFERENCE = {"fasta": PATHS["fasta"], "build": PATHS["build"]}
 ANNOTATION = {k: PATHS[k] for k in ("transcripts", "hotspots", "domains")}

@@ -3,6 +3,7 @@ import logging
 import os
 
 from erbbscreen.fusions import run
+from erbbscreen.guard import run_or_not_evaluable
 
 
 def _one(files):
@@ -15,5 +16,7 @@ def _one(files):
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 i, p = snakemake.input, snakemake.params  # noqa: F821
-run(i.aln, i.transcripts, os.path.dirname(snakemake.output.tsv), p.sample, fasta=i.fasta,  # noqa: F821
-    domains_path=_one(i.domains), qc_path=i.qc, settings=p.settings, tumor_fraction_path=_one(i.tumor_fraction))
+out_dir = os.path.dirname(snakemake.output.tsv)  # noqa: F821
+run_or_not_evaluable("fusions", i.qc, out_dir, lambda qc: run(
+    i.aln, i.transcripts, out_dir, p.sample, fasta=i.fasta, domains_path=_one(i.domains), qc_path=qc,
+    settings=p.settings, tumor_fraction_path=_one(i.tumor_fraction)))
