@@ -165,8 +165,7 @@ def trial_one_line(trial: dict, rows: list) -> str:
     status = trial.get("status")
     non_dna_targets = [r["label"] for r in rows if r["role"] == "target" and not r["dna"]]
     if status == "candidate":
-        text = "DNA supports: " + ", ".join(described(r) for r in deciders[:1]) + (
-            f" + {len(deciders) - 1} more" if len(deciders) > 1 else "")
+        text = "DNA supports: " + "; ".join([described(r) for r in deciders[:1]] + [r["label"] for r in deciders[1:]])
     elif status == "excluded":
         text = "Not met: " + ", ".join(described(r) for r in deciders[:1])
     elif status == "screen_negative":

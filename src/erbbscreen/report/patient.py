@@ -103,7 +103,7 @@ def _hotspot_line(sample: dict, bms: dict, genes, name: str) -> dict | None:
     if not clean:
         return {"biomarker": name, "status": "not_evaluable", "head": f"{name} not evaluable",
                 "text": f"{len(ne)} codons not evaluable, {label}: " + one_line(ne[0].get("reason"), 110)}
-    text = [f"lowest power {fnum(min(powers), 2)}" if powers else "power not reported"]
+    text = [f"lowest power {min(powers):.2f}" if powers else "power not reported"]
     depths = [c.get("depth") for c in clean if isinstance(c.get("depth"), (int, float))]
     if depths:
         text.append(f"depth >= {int(min(depths))}")
@@ -251,7 +251,8 @@ def hotspot_section(run: RunData, patient_id: str) -> list:
             codons.append({"gene": r["gene"], "codon": r["codon"], "label": f"{r['gene']} {r['codon']}",
                            "status": r["status"], "depth": r.get("depth", ""), "alt": r.get("alt_reads", ""),
                            "vaf": fnum(r.get("vaf"), 3, "-"), "vaf_value": num(r.get("vaf")), "lod_value": lod,
-                           "lod": fnum(lod, 2, "-"), "power": fnum(r.get("power"), 3, "-"),
+                           "lod": "n/a (detected)" if r["status"] == "detected" else fnum(lod, 2, "-"),
+                           "power": fixed(r.get("power"), 2, "-"),
                            "protein_change": r.get("protein_change", ""), "reason": one_line(r.get("reason"), 200)})
         st = rows.iloc[0].get("sample_type", "")
         plot = plots.vaf_lod_plot([{"label": c["label"], "status": c["status"], "vaf": c["vaf_value"],

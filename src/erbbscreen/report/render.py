@@ -57,15 +57,15 @@ def provenance_model(run: RunData, trials: list | None = None) -> dict:
     trials_sum = sums.get("trials") or {}
     tools = prov.get("tools") or {}
     cnv = prov.get("cnv_reference") or prov.get("copy_number_reference") or {}
-    unverified = []
-    seen = set()
+    by_rule = {}  # (criterion label, verification label) -> trials using it
     for t in trials or []:
         for c in t.get("criteria") or []:
             label = verified_label(c.get("verified"))
-            key = (t.get("trial_id"), c.get("criterion"))
-            if label != "verified" and key not in seen:
-                seen.add(key)
-                unverified.append(f"{t.get('trial_id')}: {c.get('label') or c.get('criterion')} ({label})")
+            if label != "verified":
+                trials_of = by_rule.setdefault((c.get("label") or c.get("criterion"), label), [])
+                if t.get("trial_id") not in trials_of:
+                    trials_of.append(t.get("trial_id"))
+    unverified = [f"{name} ({label}): {', '.join(ts)}" for (name, label), ts in sorted(by_rule.items())]
     settings = {}
     for doc in run.patients.values():
         settings = (doc.get("engine") or {}).get("settings") or {}
