@@ -450,6 +450,7 @@ class LeafResult:
     notes: list = field(default_factory=list)
     remedies: list = field(default_factory=list)
     review: list = field(default_factory=list)
+    threshold: str = ""  # what the criterion requires, without the samples (structured field of the JSON)
 
     @property
     def state(self) -> str:
@@ -479,6 +480,7 @@ class LeafResult:
                 "samples": list(leaf.samples), "crosscheck": list(leaf.crosscheck), "combine": leaf.combine or None,
                 "sources": leaf.sources, "params": leaf.params, "path": leaf.path,
                 "value": _tv(self.value), "unknown_cause": self.cause, "state": self.state, "rule": self.rule,
+                "threshold": self.threshold,
                 "summary": self.summary, "reason": self.reason(), "notes": self.notes, "remedies": self.remedies,
                 "review": self.review, "findings": [f.to_json() for f in self.findings]}
 
@@ -948,6 +950,16 @@ def _co_alteration_finding(leaf: Leaf, sample: Sample, ctx: Context, use: str) -
 
 
 def _rule_text(leaf: Leaf, ctx: Context) -> str:
+    """The criterion's threshold followed by the samples it reads (one line, in the reasons)."""
+    text = _threshold_text(leaf, ctx)
+    if leaf.is_dna:
+        text += f"; samples {'+'.join(leaf.samples)}" + (f", cross-check {'+'.join(leaf.crosscheck)}"
+                                                          if leaf.crosscheck else "")
+    return text
+
+
+def _threshold_text(leaf: Leaf, ctx: Context) -> str:
+    """What the criterion requires (cut-off, codons, variants, fusion requirements), without the samples."""
     k, p = leaf.kind, leaf.params
     if k in ("erbb2_amplification", "erbb3"):
         text = _cn_rule(leaf, ctx, "ERBB2" if k == "erbb2_amplification" else "ERBB3")
@@ -971,9 +983,6 @@ def _rule_text(leaf: Leaf, ctx: Context) -> str:
             parts = [f"{st}: relative clonality > {rc:g}% breaks it" if v == "relative_clonality_le"
                      else f"{st}: any detected mutation breaks it" for st, v in defs.items()]
             text += "; " + ", ".join(parts)
-    if leaf.is_dna:
-        text += f"; samples {'+'.join(leaf.samples)}" + (f", cross-check {'+'.join(leaf.crosscheck)}"
-                                                          if leaf.crosscheck else "")
     return text
 
 
@@ -1013,9 +1022,10 @@ def combine_findings(mode: str, values) -> object:
 def evaluate_leaf(leaf: Leaf, patient: Patient, ctx: Context) -> LeafResult:
     """Evaluate one criterion for one patient (true / false / unknown with its cause)."""
     rule = _rule_text(leaf, ctx)
+    threshold = _threshold_text(leaf, ctx)
     if not leaf.is_dna:
         return LeafResult(leaf, None, NEEDS_NON_DNA, f"not measurable by DNA sequencing ({leaf.evaluable_by}); "
-                          f"next step: {leaf.next_step}", rule)
+                          f"next step: {leaf.next_step}", rule, threshold=threshold)
     accepted = [_sample_finding(leaf, s, ctx, "accepted") for s in patient.of_types(leaf.samples)]
     crossed = [_sample_finding(leaf, s, ctx, "crosscheck") for s in patient.of_types(leaf.crosscheck)]
     findings = accepted + crossed
@@ -1047,7 +1057,7 @@ def evaluate_leaf(leaf: Leaf, patient: Patient, ctx: Context) -> LeafResult:
         review.append(f"clinical review: discordant tumour/plasma results for {leaf.name}")
     cause = INSUFFICIENT if value is None else None
     return LeafResult(leaf, value, cause, summary, rule, findings, notes, remedies if value is None else [],
-                      review)
+                      review, threshold)
 
 
 # =============================================================================================

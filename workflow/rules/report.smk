@@ -1,4 +1,7 @@
-# Cohort tables, provenance and reports (docs/outputs.md).
+# Cohort tables, provenance and reports (docs/outputs.md, docs/report.md).
+
+
+report: "../report/workflow.rst"
 
 
 rule biomarkers_table:
@@ -59,14 +62,26 @@ rule report:
             f"results/tables/{t}.tsv"
             for t in ("qc", "copy_number", "hotspots", "fusions", "biomarkers", "eligibility", "funnel")
         ],
-        plots=expand("results/copy_number/{sample}/{sample}-erbb2.png", sample=sample_ids("tumor", "plasma")),
+        patients_json="results/eligibility/patients",
+        provenance="results/provenance.json",
+        cnr=expand("results/copy_number/{sample}/{sample}.cnr", sample=sample_ids("tumor", "plasma")),
+        cns=expand("results/copy_number/{sample}/{sample}.cns", sample=sample_ids("tumor", "plasma")),
     output:
-        html="results/report/report.html",
-        xlsx="results/report/erbb-screen.xlsx",
+        html=report("results/report/report.html", caption="../report/cohort.rst", category="1. Cohort",
+                    labels={"page": "cohort report"}),
+        xlsx=report("results/report/erbb-screen.xlsx", caption="../report/workbook.rst", category="1. Cohort",
+                    labels={"page": "workbook (all tables)"}),
+        patients=report(directory("results/report/patients"), patterns=["{patient}.html"],
+                        caption="../report/patient.rst", category="2. Patients", labels={"patient": "{patient}"}),
+        figures=report(directory("results/report/figures"), patterns=["{kind}/{name}.{ext}"],
+                       caption="../report/figures.rst", category="3. Figures", subcategory="{kind}",
+                       labels={"figure": "{name}"}),
     params:
-        plots=lambda w, input: dict(zip(sample_ids("tumor", "plasma"), input.plots)),
+        patient_ids=PATIENTS,
     log:
         "logs/report/report.log",
+    benchmark:
+        "benchmarks/report/report.tsv"
     threads: 1
     resources:
         mem_mb=2000,
