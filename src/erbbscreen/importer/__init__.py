@@ -18,7 +18,7 @@ import pandas as pd
 from erbbscreen.annotation import read_hotspots
 from erbbscreen.errors import InputError
 from erbbscreen.hotspots import BIOMARKER_GENES, Codon, load_codons, merge_params, resolve_contig
-from erbbscreen.importer.codons import CodonSettings, assess_sample, protein_codon
+from erbbscreen.importer.codons import CodonSettings, assess_sample, protein_codon, touches_codon
 from erbbscreen.importer.records import Coverage
 from erbbscreen.tables import write_table
 
@@ -221,8 +221,6 @@ def _maf_build(records_path):
 def informational_rows(records, codons, sample, genes_df, transcripts) -> tuple:
     """Variants outside the hotspot table in the annotated genes: a variants table and one informational
     biomarker row per gene (``<GENE>_OTHER_VARIANTS``), never used by a trial criterion."""
-    from erbbscreen.importer.codons import _touches
-
     wanted = set(BIOMARKER_GENES)
     if genes_df is not None:
         wanted |= set(genes_df["gene"])
@@ -235,7 +233,7 @@ def informational_rows(records, codons, sample, genes_df, transcripts) -> tuple:
         spans.setdefault(g, (t.chrom, t.start, t.end))
     rows = []
     for rec in records:
-        if any(_touches(cd, rec) for cd in codons):
+        if any(touches_codon(cd, rec) for cd in codons):
             continue
         gene = rec.gene
         if not gene:
