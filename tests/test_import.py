@@ -145,6 +145,45 @@ def test_build_mismatch_is_named(tmp_path):
         import_sample(ImportInputs(maf=str(LAML_MAF), maf_sample="TCGA-AB-2865"), tumour(), "GRCh38")
 
 
+def test_gvcf_reference_blocks_are_coverage_at_the_configured_depth(tmp_path):
+    """SYNTHETIC gVCF (GRCh38): blocks over KRAS at MIN_DP 100, over NRAS at MIN_DP 12, nothing over BRAF."""
+    h = pd.read_csv(GRCH38_HOTSPOTS, sep="\t")
+    def block(gene, min_dp):
+        sub = h[h.gene == gene]
+        lo, hi = int(sub[["pos1", "pos3"]].min().min()), int(sub[["pos1", "pos3"]].max().max())
+        chrom = sub.chrom.iloc[0]
+        return f"{chrom}\t{lo}\t.\tN\t<NON_REF>\t.\t.\tEND={hi}\tGT:DP:MIN_DP\t0/0:{min_dp + 5}:{min_dp}\n"
+    gvcf = tmp_path / "s.g.vcf"
+    gvcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr12>\n##contig=<ID=chr1>\n"
+                    '##ALT=<ID=NON_REF,Description="any other allele">\n'
+                    '##INFO=<ID=END,Number=1,Type=Integer,Description="end">\n'
+                    '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">\n'
+                    '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="DP">\n'
+                    '##FORMAT=<ID=MIN_DP,Number=1,Type=Integer,Description="min DP">\n'
+                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
+                    + block("NRAS", 12) + block("KRAS", 100))
+    bm = rows(import_sample(ImportInputs(vcf=str(gvcf)), tumour(), "GRCh38"))
+    assert bm["KRAS"]["status"] == "negative" and "depth 100 >= 30" in bm["KRAS"]["evidence"]
+    assert bm["NRAS"]["status"] == "not_evaluable" and "depth 12 < 30" in bm["NRAS"]["evidence"]
+    assert bm["BRAF"]["status"] == "not_evaluable"
+    # the same blocks as --callable beside a variant file
+    bm = rows(import_sample(ImportInputs(vcf=str(COAD_VCF), callable=str(gvcf)), tumour(), "GRCh38"))
+    assert bm["KRAS"]["status"] == "negative" and bm["BRAF"]["value"] == "p.V600E"
+
+
+def test_plasma_absence_needs_tumour_dna(tmp_path):
+    bed = callable_bed(tmp_path, GRCH37_HOTSPOTS)
+    maf = str(LAML_MAF)
+    no_hotspot = ImportInputs(maf=maf, maf_sample="TCGA-AB-2802", callable=str(bed))
+    bm = rows(import_sample(no_hotspot, tumour(sample_type="plasma"), "GRCh37"))
+    assert bm["KRAS"]["status"] == "not_evaluable" and "no ctDNA detected" in bm["KRAS"]["evidence"]
+    bm = rows(import_sample(no_hotspot, tumour(sample_type="plasma", purity=0.1), "GRCh37"))
+    assert bm["KRAS"]["status"] == "negative"
+    bm = rows(import_sample(ImportInputs(maf=maf, maf_sample="TCGA-AB-2865", callable=str(bed)),
+                            tumour(sample_type="plasma"), "GRCh37"))
+    assert bm["KRAS"]["value"] == "p.G12D" and bm["NRAS"]["status"] == "negative"  # tumour DNA shown by G12D
+
+
 # --------------------------------------------------------------------------------------------- codons
 def _two_snv_vcf(path, chrom, pos_a, pos_b, ref_a, ref_b, alt):
     """SYNTHETIC VCF: two SNV records in one codon (as a caller without MNV merging writes them)."""
@@ -255,6 +294,18 @@ def test_nrg1_fusion_from_arriba_and_breakends(tmp_path):
     assert good["status"] == "positive" and json.loads(good["details"])["partner"] == "CD74"
     wrong = bnd("N]chr8:32600000]")  # CD74 keeps left, NRG1 keeps left: no CD74-5'/NRG1-3' transcript
     assert rows(wrong)["NRG1_FUSION"]["status"] == "negative"
+
+
+def test_bedpe_in_the_workflows_own_convention(tmp_path):
+    """SYNTHETIC BEDPE as the fusion stage writes it (strand '-' = the right-hand side is kept)."""
+    bedpe = tmp_path / "s.bedpe"
+    bedpe.write_text("#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\tsample_id\t"
+                     "split_reads\tdiscordant_pairs\n"
+                     "chr5\t150403999\t150404000\tchr8\t32599999\t32600000\tCD74-NRG1|E1\t9\t-\t-\tS\t4\t5\n")
+    result = import_sample(ImportInputs(fusions=str(bedpe), fusion_assay="dna-nrg1-introns"), tumour(), "GRCh38")
+    nrg1 = rows(result)["NRG1_FUSION"]
+    assert nrg1["status"] == "positive" and json.loads(nrg1["details"])["split_reads"] == 4
+    assert result["fusions"].iloc[0]["location_3p"].startswith("NRG1 intron")
 
 
 # --------------------------------------------------------------------------------------------- contract

@@ -18,7 +18,7 @@ import pandas as pd
 from erbbscreen.annotation import read_hotspots
 from erbbscreen.errors import InputError
 from erbbscreen.hotspots import BIOMARKER_GENES, Codon, load_codons, merge_params, resolve_contig
-from erbbscreen.importer.codons import CodonSettings, assess_sample, protein_codon
+from erbbscreen.importer.codons import CodonSettings, assess_sample, protein_codon, touches_codon
 from erbbscreen.importer.records import Coverage
 from erbbscreen.tables import write_table
 
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 WORKFLOW_DIR = Path(__file__).resolve().parents[3]
 BUILDS = ("GRCh38", "GRCh37")
 NOT_TESTED = "not tested: no {what} file imported"
+#: variants.tsv: every variant record outside the hotspot table in an annotated gene (informational)
+VARIANT_COLUMNS = ["sample_id", "patient_id", "sample_type", "gene", "chrom", "pos", "ref", "alt", "protein_change",
+                   "codon", "vaf", "depth", "filter", "record", "use"]
 #: flank (bp) around each hotspot codon / gene kept when reading coverage and fetching indexed VCFs
 _FLANK = 10
 
@@ -218,8 +221,6 @@ def _maf_build(records_path):
 def informational_rows(records, codons, sample, genes_df, transcripts) -> tuple:
     """Variants outside the hotspot table in the annotated genes: a variants table and one informational
     biomarker row per gene (``<GENE>_OTHER_VARIANTS``), never used by a trial criterion."""
-    from erbbscreen.importer.codons import _touches
-
     wanted = set(BIOMARKER_GENES)
     if genes_df is not None:
         wanted |= set(genes_df["gene"])
@@ -232,7 +233,7 @@ def informational_rows(records, codons, sample, genes_df, transcripts) -> tuple:
         spans.setdefault(g, (t.chrom, t.start, t.end))
     rows = []
     for rec in records:
-        if any(_touches(cd, rec) for cd in codons):
+        if any(touches_codon(cd, rec) for cd in codons):
             continue
         gene = rec.gene
         if not gene:
@@ -298,7 +299,7 @@ def import_sample(inp: ImportInputs, sample: dict, build: str, *, config: dict |
     dom = read_domains(domains) if domains else None
 
     biom, out = [], {"hotspots": pd.DataFrame(), "copy_number": pd.DataFrame(), "fusions": pd.DataFrame(),
-                     "variants": pd.DataFrame()}
+                     "variants": pd.DataFrame(columns=VARIANT_COLUMNS)}
     inputs_used = {k: str(Path(getattr(inp, k)).resolve()) for k in inp.given()}
 
     # --- hotspots ------------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ def import_sample(inp: ImportInputs, sample: dict, build: str, *, config: dict |
         biom += gene_rows
         out["hotspots"] = pd.DataFrame(rows)
         var_rows, info_bm = informational_rows(records, codons, sample, genes_df, tx)
-        out["variants"] = pd.DataFrame(var_rows)
+        out["variants"] = pd.DataFrame(var_rows, columns=VARIANT_COLUMNS)
         biom += info_bm
         log.info("%s: %d variant records (%s); coverage from %s", sample["sample_id"], len(records), sample_note,
                  ", ".join(cov.sources) or "nothing")
@@ -389,7 +390,7 @@ def failed_sample(sample: dict, reason: str) -> dict:
     for r in rows:
         r["evidence"] = f"import failed: {reason}"
     return {"biomarkers": pd.DataFrame(rows), "hotspots": pd.DataFrame(), "copy_number": pd.DataFrame(),
-            "fusions": pd.DataFrame(), "variants": pd.DataFrame(),
+            "fusions": pd.DataFrame(), "variants": pd.DataFrame(columns=VARIANT_COLUMNS),
             "qc": pd.DataFrame([dict(sample_id=sample["sample_id"], patient_id=sample["patient_id"],
                                      sample_type=sample["sample_type"], status="fail",
                                      reasons=f"import failed: {reason}", source="imported")])}

@@ -92,7 +92,7 @@ def _apply(cd: Codon, ref_codon: str, recs):
     return "".join(alt)
 
 
-def _touches(cd: Codon, rec) -> bool:
+def touches_codon(cd: Codon, rec) -> bool:
     """The record's REF span overlaps the codon (an indel's span includes its anchor and deleted bases)."""
     return _same_contig(rec.chrom, cd.chrom) and any(p in cd.positions for p in rec.positions())
 
@@ -104,7 +104,7 @@ def _same_contig(a: str, b: str) -> bool:
 def assess_codon(cd: Codon, records, coverage, s: CodonSettings, fasta_codon: str | None = None,
                  pinned: str = "") -> dict:
     """One codon: dict(status, protein_change, vaf, depth, alt_reads, reason, hgvs_c, records, depth_tier)."""
-    touching = [r for r in records if _touches(cd, r)]
+    touching = [r for r in records if touches_codon(cd, r)]
     out = dict(gene=cd.gene, codon=cd.codon, status="", protein_change="", vaf=None, depth=None, alt_reads=None,
                reason="", alt_codon="", hgvs_c="", records=";".join(r.source for r in touching), depth_tier="")
     failed = [r for r in touching if not r.passed]
