@@ -14,7 +14,7 @@ COMMANDS = {
     "hotspots": ("erbbscreen.hotspots", "genotype hotspot codons in a BAM/CRAM"),
     "fusions": ("erbbscreen.fusions", "detect NRG1 fusions in a BAM/CRAM"),
     "eligibility": ("erbbscreen.eligibility", "trial verdicts from a biomarkers.tsv (+ qc.tsv)"),
-    "report": ("erbbscreen.report", "cohort HTML/XLSX report from the result tables"),
+    "report": ("erbbscreen.report", "cohort page, one page per patient and an XLSX from a run's results"),
 }
 
 
