@@ -169,3 +169,27 @@ def test_table_text_is_escaped(tmp_path):
 def test_cli_names_missing_tables(tmp_path, capsys):
     assert main(["--results", str(tmp_path / "none")]) == 2
     assert "no qc.tsv or eligibility.tsv found" in capsys.readouterr().err
+
+
+def test_purity_and_caveats_from_the_purity_stage_are_shown(results, tmp_path):
+    """purity.tsv (interval, source, states) and the eligibility `caveats` column are rendered when present."""
+    res = tmp_path / "res"
+    shutil.copytree(results, res)
+    write_table(pd.DataFrame([{"sample_id": "P01-T", "patient_id": "P01", "sample_type": "tumor", "purity": "0.58",
+                               "purity_low": "0.50", "purity_high": "0.66", "source": "estimated",
+                               "states": "LOW_PURITY", "reason": "few informative SNPs"}]),
+                res / "tables" / "purity.tsv")
+    elig = pd.read_csv(res / "tables" / "eligibility.tsv", sep="\t", dtype=str, keep_default_na=False)
+    elig["caveats"] = ""
+    elig.loc[(elig["patient_id"] == "P01") & (elig["trial_id"] == "HERACLES_A"), "caveats"] = \
+        "RAS wild type rests on clonal power at an estimated purity"
+    write_table(elig, res / "tables" / "eligibility.tsv", "eligibility")
+    build(res, tmp_path / "out")
+    page = (tmp_path / "out" / "patients" / "P01.html").read_text()
+    summary = page[page.index('id="summary"'):page.index('id="trials"')]
+    assert "purity 0.58 [0.50-0.66] estimated (LOW_PURITY)" in summary
+    assert '<div class="caveat">tumour P01-T: purity states LOW_PURITY (few informative SNPs)</div>' in summary
+    row = page[page.index('id="row-HERACLES_A"'):]
+    assert '<div class="caveat">RAS wild type rests on clonal power at an estimated purity</div>' in \
+        row[:row.index("</tr>")]
+    assert "purity" in openpyxl.load_workbook(tmp_path / "out" / "erbb-screen.xlsx", read_only=True).sheetnames

@@ -38,7 +38,11 @@ def test_snakemake_report_zip(workflow_results, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
-    assert any(n.endswith("report.html") for n in names)
-    assert any(n.endswith("patients/P01.html") for n in names), [n for n in names if "P01" in n]
-    assert any(n.endswith("erbb-screen.xlsx") for n in names)
-    assert any(n.endswith("copy_number/P01-T.png") for n in names)
+        index = z.read("report/report.html").decode()
+    # the results, not only runtimes: the three categories, a page per patient, the workbook, the figures
+    assert all(c in index for c in ("1. Cohort", "2. Patients", "3. Figures"))
+    patients = pd.read_csv(workflow_results / "results" / "tables" / "qc.tsv", sep="\t")["patient_id"].unique()
+    for pid in patients:
+        assert any(n.endswith(f"/{pid}.html") for n in names), pid
+    assert any(n.endswith("/erbb-screen.xlsx") for n in names)
+    assert any(n.endswith("/copy_number/P01-T.png") for n in names)

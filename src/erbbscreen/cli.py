@@ -15,7 +15,7 @@ COMMANDS = {
     "fusions": ("erbbscreen.fusions", "detect NRG1 fusions in a BAM/CRAM"),
     "import": ("erbbscreen.importer.cli", "biomarker rows from existing VCF/MAF, CNVkit/PURPLE, fusion-caller files"),
     "eligibility": ("erbbscreen.eligibility", "trial verdicts from a biomarkers.tsv (+ qc.tsv)"),
-    "report": ("erbbscreen.report", "cohort HTML/XLSX report from the result tables"),
+    "report": ("erbbscreen.report", "cohort page, one page per patient and an XLSX from a run's results"),
 }
 
 

@@ -136,6 +136,7 @@ def final_outputs():
         "results/tables/eligibility.tsv",
         "results/tables/funnel.tsv",
         "results/report/report.html",
+        "results/report/patients",
         "results/report/erbb-screen.xlsx",
         "results/provenance.json",
     ]

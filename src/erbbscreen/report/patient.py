@@ -161,8 +161,16 @@ def summary_lines(run: RunData, samples: list) -> list:
             continue
         bms = s.get("biomarkers") or {}
         if s.get("qc_status") == "fail":
-            lines.append({"biomarker": "QC", "status": "fail", "head": f"{s['sample_id']} failed QC",
+            lines.append({"biomarker": "QC", "status": "fail",
+                          "head": f"{sample_type_label(s['sample_type'])} {s['sample_id']} failed QC",
                           "text": one_line(s.get("qc_reasons"), 160)})
+            if all(b.get("status") == "not_evaluable" for b in bms.values()):
+                if bms:  # one line instead of the same QC reason on every biomarker
+                    lines.append({"biomarker": "ALL", "status": "not_evaluable",
+                                  "head": "every biomarker not evaluable",
+                                  "text": f"{sample_type_label(s['sample_type'])} {s['sample_id']} (QC fail): "
+                                          + ", ".join(sorted(bms))})
+                continue
         for gene in ("ERBB2", "ERBB3"):
             bm = bms.get(f"{gene}_CN")
             if bm is None:

@@ -202,7 +202,7 @@ def fusion_svg(f: dict, exon_counts: dict | None = None, egf_exons=()) -> str:
     if total3 > first3 + 13:
         parts.append(f'<text x="{x_end}" y="56" font-size="10">... {total3}</text>')
         x_end += 34
-    width = max(x_end + 20, 560)
+    width = max(x_end + 20, 800)
     egf = str(f.get("egf_domain_retained") or "unknown")
     egf_text = {"yes": "EGF-like domain KEPT", "true": "EGF-like domain KEPT", "no": "EGF-like domain LOST",
                 "false": "EGF-like domain LOST"}.get(egf.lower(), "EGF-like domain: unknown")
@@ -217,7 +217,7 @@ def fusion_svg(f: dict, exon_counts: dict | None = None, egf_exons=()) -> str:
                  f'{esc(str(f.get("discordant_pairs", "")))}</text>')
     parts.append(f'<text x="20" y="118" font-size="10" fill="#555">junction {esc(str(f.get("chrom_5p")))}:'
                  f'{esc(str(f.get("pos_5p")))} / {esc(str(f.get("chrom_3p")))}:{esc(str(f.get("pos_3p")))} \u00b7 '
-                 f'exons numbered on the annotation transcripts; orange = exon coding the EGF-like domain; not to '
+                 f'exons numbered on the annotation transcripts; orange: exons coding the EGF-like domain; not to '
                  f'scale</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="fusion" width="{width}" height="128" '
             f'viewBox="0 0 {width} 128" aria-label="{esc(p)}-{esc(g)} fusion junction">{"".join(parts)}</svg>')
