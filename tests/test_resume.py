@@ -1,7 +1,7 @@
 """Resume after a crash: SIGKILL the whole workflow (process group) while per-sample jobs are running, then do what
-a user does: `--unlock` (as Snakemake's message asks) and the same command with `--rerun-incomplete`. The outputs
-must be byte-identical to the uninterrupted run (`workflow_results`), and Snakemake must refuse to take the
-killed jobs' outputs as finished."""
+a user does, following Snakemake's messages: the same command (refused: the killed jobs' outputs are incomplete),
+with `--rerun-incomplete` (refused: the dead run's lock), `--unlock`, and the command with `--rerun-incomplete`
+again. The outputs must be byte-identical to the uninterrupted run (`workflow_results`)."""
 import os
 import signal
 import subprocess
@@ -50,14 +50,16 @@ def test_sigkill_mid_run_then_unlock_and_rerun_incomplete(tmp_path, workflow_res
     def run(*extra):
         return subprocess.run(cmd + list(extra), capture_output=True, text=True, timeout=TIMEOUT_S)
 
-    locked = run()  # the killed run's lock is still there: Snakemake stops and says how to remove it
-    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr, locked.stderr[-3000:]
-    unlocked = run("--unlock")
-    assert unlocked.returncode == 0, unlocked.stderr[-3000:]
-    # the killed jobs' outputs are never taken for finished ones
+    # the outputs of the jobs that were killed are never taken for finished ones: Snakemake stops and names them
     refused = run()
     assert refused.returncode != 0, refused.stdout[-3000:]
     assert "incomplete" in (refused.stdout + refused.stderr).lower(), refused.stderr[-3000:]
+    assert "--rerun-incomplete" in refused.stdout + refused.stderr
+    # the killed run's lock is still there: Snakemake stops and says how to remove it
+    locked = run("--rerun-incomplete")
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr, locked.stderr[-3000:]
+    unlocked = run("--unlock")
+    assert unlocked.returncode == 0, unlocked.stderr[-3000:]
 
     resumed = run("--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-6000:]

@@ -7,6 +7,7 @@ and every downstream stage reports that sample ``not_evaluable``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -111,6 +112,14 @@ def compare_contigs(bam_contigs: dict[str, int], ref_contigs: dict[str, int], re
     return []
 
 
+@functools.lru_cache(maxsize=4096)
+def alignment_header(path: str, fasta: str | None = None) -> dict:
+    """The alignment's header as a dict, read once per process (start-up checks read each header twice)."""
+    with pysam.AlignmentFile(path, "rc" if path.lower().endswith(".cram") else "rb",
+                             reference_filename=fasta, check_sq=False) as fh:
+        return fh.header.to_dict()
+
+
 def check_alignment(path: str, ref_contigs: dict[str, int], ref_build: str, fasta: str | None = None,
                     require_index: bool = False) -> list[str]:
     """Header-level checks of one BAM/CRAM, cheap enough to run for every sample at start-up.
@@ -127,9 +136,7 @@ def check_alignment(path: str, ref_contigs: dict[str, int], ref_build: str, fast
     if p.stat().st_size == 0:
         return ["file is empty (0 bytes); fix: re-create the BAM/CRAM"]
     try:
-        with pysam.AlignmentFile(path, "rc" if path.lower().endswith(".cram") else "rb",
-                                 reference_filename=fasta, check_sq=False) as fh:
-            header = fh.header.to_dict()
+        header = alignment_header(path, fasta)
     except (ValueError, OSError) as exc:
         return [f"cannot be opened as BAM/CRAM ({exc}); fix: check it is a complete BAM/CRAM (e.g. "
                 "`samtools quickcheck -v file`) and re-create it if truncated"]
@@ -166,9 +173,7 @@ def check_sheet_alignments(samples, ref_contigs, ref_build, fasta=None) -> dict[
 def read_group_sample_names(path: str, fasta: str | None = None) -> list[str]:
     """The SM names of the alignment's @RG lines (empty when it has none or cannot be opened)."""
     try:
-        with pysam.AlignmentFile(path, "rc" if path.lower().endswith(".cram") else "rb",
-                                 reference_filename=fasta, check_sq=False) as fh:
-            return sorted({rg["SM"] for rg in fh.header.to_dict().get("RG", []) if rg.get("SM")})
+        return sorted({rg["SM"] for rg in alignment_header(path, fasta).get("RG", []) if rg.get("SM")})
     except (ValueError, OSError):
         return []
 
@@ -183,12 +188,12 @@ def read_group_warning(path: str, sample_id: str, fasta: str | None = None) -> s
     return None
 
 
-def read_group_warnings(samples) -> dict[str, str]:
+def read_group_warnings(samples, fasta: str | None = None) -> dict[str, str]:
     """sample_id -> read-group warning for every sheet row whose alignment names another sample."""
     out = {}
     for sid, row in samples.iterrows():
         if os.path.isfile(row["bam"]):
-            warning = read_group_warning(row["bam"], sid)
+            warning = read_group_warning(row["bam"], sid, fasta)
             if warning:
                 out[sid] = warning
     return out
@@ -448,7 +453,7 @@ def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) 
         load_trials(paths["trials"])
         sample_problems = check_sheet_alignments(samples, fasta_contigs(paths["fasta"]), paths["build"],
                                                  paths["fasta"])
-        sample_warnings = read_group_warnings(samples)
+        sample_warnings = read_group_warnings(samples, paths["fasta"])
     return {"config": config, "paths": paths, "samples": samples, "sample_problems": sample_problems,
             "sample_warnings": sample_warnings}
 
