@@ -3,7 +3,7 @@
 
 rule biomarkers_table:
     input:
-        expand("results/{stage}/{sample}/biomarkers.tsv", stage=("copy_number", "hotspots", "fusions"),
+        expand("results/{stage}/{sample}/biomarkers.tsv", stage=("copy_number", "hotspots", "purity", "fusions"),
                sample=sample_ids("tumor", "plasma")),
     output:
         "results/tables/biomarkers.tsv",
