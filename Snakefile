@@ -1,5 +1,5 @@
 # erbb-screen: screen cancer cohorts for HER2/HER3-targeted trials from aligned reads.
-# Stages: preflight/QC -> copy number (CNVkit) | hotspots | NRG1 fusions -> biomarkers -> eligibility -> report.
+# Stages: preflight/QC -> hotspots -> copy-number segments -> purity -> gene copy number | NRG1 fusions -> biomarkers -> eligibility -> report.
 # Usage: README.md. Configuration: config/config.yaml (validated against workflow/schemas/).
 from snakemake.utils import min_version
 
@@ -10,6 +10,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/preflight.smk"
 include: "workflow/rules/hotspots.smk"
 include: "workflow/rules/copy_number.smk"
+include: "workflow/rules/purity.smk"
 include: "workflow/rules/fusions.smk"
 include: "workflow/rules/import.smk"
 include: "workflow/rules/eligibility.smk"

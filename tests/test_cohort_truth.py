@@ -95,7 +95,7 @@ def binom_ok(k: int, n: int, p: float, z: float = 4.0) -> bool:
 
 def test_design_has_every_sample_and_outcome():
     ids = [s["id"] for s in DESIGN["samples"]]
-    assert len(ids) == len(set(ids)) == 19
+    assert len(ids) == len(set(ids)) == 22
     for s in DESIGN["samples"]:
         assert re.fullmatch(r"P\d\d-[TLN]", s["id"]) and s["id"].startswith(s["patient"])
         assert {"T": "tumor", "L": "plasma", "N": "normal"}[s["id"][-1]] == s["type"]

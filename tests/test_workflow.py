@@ -115,3 +115,93 @@ def test_provenance(workflow_results):
     assert len(prov["checksums"]["reference_fasta"]["sha256"]) == 64
     assert prov["config"]["qc"]["min_p20_target_depth"] == 30
     assert prov["cnv_reference"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# purity stage (issue #9) on the cohort: estimates vs the recorded truth, and the calls that depend on them
+
+def _tables(workdir):
+    t = workdir / "results" / "tables"
+    return (read_table(t / "purity.tsv").set_index("sample_id"), read_table(t / "copy_number.tsv"),
+            read_table(t / "biomarkers.tsv"))
+
+
+def test_purity_estimates_match_truth(workflow_results, truth):
+    """Every tissue sample without sheet purity that has CN events or SNVs: the estimate within 0.10 of the truth
+    and inside its own interval's reach; flat tumours UNRESOLVED; sheet purity used as given."""
+    pur, _, _ = _tables(workflow_results)
+    tissue = [sid for sid, s in truth["samples"].items() if s["sample_type"] == "tumor" and sid != "P09-T"]
+    assert set(tissue) <= set(pur.index)
+    checked = 0
+    for sid in tissue:
+        s, row = truth["samples"][sid], pur.loc[sid]
+        events = [e for e in s["planted"] if e["type"] in ("copy_number", "snv", "mnv")]
+        if s["sheet_purity"] is not None:
+            assert row["source"] == "sheet" and float(row["purity"]) == pytest.approx(s["sheet_purity"])
+            continue
+        if not events:
+            assert row["states"] == "UNRESOLVED" and row["purity"] == "", (sid, row.to_dict())
+            continue
+        est, lo, hi = float(row["purity"]), float(row["purity_low"]), float(row["purity_high"])
+        assert abs(est - s["true_tumour_fraction"]) <= 0.10, (sid, est, s["true_tumour_fraction"], row["reason"])
+        assert lo <= est <= hi and row["source"] not in ("sheet", "none")
+        checked += 1
+    assert checked >= 2          # P06-T (SNV only) and P12-T (CN events only)
+    assert pur.loc["P14-T", "states"] == "UNRESOLVED" and "nothing to estimate from" in pur.loc["P14-T", "reason"]
+
+
+def test_purity_data_estimates_agree_with_truth_where_identifiable(workflow_results, truth):
+    """The data estimate of sheet-purity samples too (column data_estimate): within 0.10 wherever an estimator
+    other than a subclonal SNV produced one; a subclonal SNV (P05-T) is flagged, not silently averaged."""
+    pur, _, _ = _tables(workflow_results)
+    for sid in ("P01-T", "P02-T", "P07-T"):          # clonal SNVs: 2 x VAF
+        s = truth["samples"][sid]
+        assert abs(float(pur.loc[sid, "data_estimate"]) - s["true_tumour_fraction"]) <= 0.10, sid
+    assert "SHEET_DISAGREEMENT" in pur.loc["P05-T", "warnings"]   # NRAS Q61K in 20% of cells reads ~0.12
+
+
+def test_erbb2_cn_without_sheet_purity(workflow_results, truth):
+    """P12-T (purity 0.35 not in the sheet, ERBB2 CN 8; raw mixture 4.1): amplified, CN within 25% of the truth."""
+    _, cn, _ = _tables(workflow_results)
+    row = cn[(cn["sample_id"] == "P12-T") & (cn["gene"] == "ERBB2")].iloc[0]
+    assert row["call"] == "amplification", row["reason"]
+    assert float(row["copy_number"]) == pytest.approx(8, rel=0.25)
+    assert "across the purity interval" in row["reason"]
+
+
+def test_plasma_fraction_and_fraction_free_amplification(workflow_results, truth):
+    """P13-L (f 0.15 not given, RAS wild type, no SNV): ERBB2 amplified by the fraction-free test; fraction
+    estimated from allelic imbalance (never a silent 0); P09-L (no tumour DNA) below detection with an LoD."""
+    pur, cn, bm = _tables(workflow_results)
+    row = cn[(cn["sample_id"] == "P13-L") & (cn["gene"] == "ERBB2")].iloc[0]
+    assert row["call"] == "amplification", row["reason"]
+    b = bm[(bm["sample_id"] == "P13-L") & (bm["biomarker"] == "ERBB2_CN")].iloc[0]
+    assert b["status"] == "positive"
+    f = pur.loc["P13-L"]
+    assert f["purity"] != "" and abs(float(f["purity"]) - 0.15) <= 0.10, f.to_dict()
+    p09 = pur.loc["P09-L"]
+    assert p09["purity"] == "" and "NO_TUMOR_EVIDENCE" in p09["states"] and float(p09["lod"]) > 0
+    tf = bm[(bm["sample_id"] == "P09-L") & (bm["biomarker"] == "TUMOR_FRACTION")].iloc[0]
+    assert tf["status"] == "negative" and "below detection" in tf["evidence"] and "LoD" in tf["evidence"]
+    # one owner of TUMOR_FRACTION: one row per tumour/plasma sample
+    tfr = bm[bm["biomarker"] == "TUMOR_FRACTION"]
+    assert tfr["sample_id"].is_unique and set(tfr["sample_id"]) == set(pur.index)
+
+
+def test_no_amplification_in_copy_neutral_samples(workflow_results, truth):
+    _, cn, _ = _tables(workflow_results)
+    for sid, s in truth["samples"].items():
+        if s["sample_type"] == "normal":
+            continue
+        amp_genes = {e["gene"] for e in s["planted"] if e["type"] == "copy_number" and e.get("gene")}
+        calls = cn[(cn["sample_id"] == sid) & (cn["call"] == "amplification")]
+        assert set(calls["gene"]) <= amp_genes, (sid, calls[["gene", "reason"]].to_dict("records"))
+
+
+def test_wild_type_by_clonal_power_carries_a_caveat(workflow_results):
+    el = read_table(workflow_results / "results" / "tables" / "eligibility.tsv")
+    assert "caveats" in el.columns
+    with_caveat = el[el["caveats"] != ""]
+    for _, r in with_caveat.iterrows():
+        assert "clonal mutation" in r["caveats"] and r["status"] in ("candidate", "excluded", "screen_negative",
+                                                                     "not_evaluable", "not_assessable")

@@ -11,6 +11,7 @@ COMMANDS = {
     "preflight": ("erbbscreen.preflight", "check a sample sheet + config before running; measure QC of one BAM"),
     "check-hotspots": ("erbbscreen.annotation", "check a hotspot table against a reference FASTA"),
     "copy-number": ("erbbscreen.copynumber", "gene-level ERBB2/ERBB3 calls from CNVkit .cnr/.cns files"),
+    "purity": ("erbbscreen.purity", "tumour purity / ctDNA fraction of a BAM (+ optional CNVkit .cnr/.cns)"),
     "hotspots": ("erbbscreen.hotspots", "genotype hotspot codons in a BAM/CRAM"),
     "fusions": ("erbbscreen.fusions", "detect NRG1 fusions in a BAM/CRAM"),
     "import": ("erbbscreen.importer.cli", "biomarker rows from existing VCF/MAF, CNVkit/PURPLE, fusion-caller files"),

@@ -358,13 +358,24 @@ class Purity:
     source: str  # sample_sheet | estimated:<method> | default (UNVERIFIED) | unknown | normal (p = 1)
     known: bool  # measured for this sample (sheet or estimate), not a default
     note: str = ""
+    low: float | None = None  # interval of an estimated purity (purity stage); None = a point value
+    high: float | None = None
+    states: tuple = ()  # purity-stage states (LOW_PURITY, NO_TUMOR_EVIDENCE, UNRESOLVED)
+
+    @property
+    def interval(self) -> tuple:
+        """(low, high) the calls must hold across: the estimate's interval, else the point value."""
+        if self.value is None:
+            return (None, None)
+        return (self.low if self.low is not None else self.value, self.high if self.high is not None else self.value)
 
 
 _float_or_none = parse_float  # erbbscreen.tables.parse_float
 
 
 def read_tumor_fraction(path) -> dict | None:
-    """The TUMOR_FRACTION row of a hotspots biomarkers.tsv as dict(status, value, method, evidence)."""
+    """The TUMOR_FRACTION row of a published biomarkers.tsv (the purity stage owns it) as dict(status, value,
+    method, evidence, low, high, states)."""
     if not path or not Path(path).is_file() or Path(path).stat().st_size == 0:
         return None
     df = read_table(path)
@@ -379,13 +390,15 @@ def read_tumor_fraction(path) -> dict | None:
     except json.JSONDecodeError:
         details = {}
     return {"status": row.get("status", ""), "value": _float_or_none(row.get("value")),
-            "method": details.get("method", "unknown"), "evidence": row.get("evidence", ""), "details": details}
+            "method": details.get("method", "unknown"), "evidence": row.get("evidence", ""), "details": details,
+            "low": _float_or_none(details.get("purity_low")), "high": _float_or_none(details.get("purity_high")),
+            "states": tuple(details.get("states") or ())}
 
 
 def resolve_purity(sample_type: str, sheet_purity=None, tumor_fraction: dict | None = None,
                    settings: dict | None = None) -> Purity:
-    """Purity for tissue / ctDNA fraction for plasma, in order: sample sheet, the hotspots stage's
-    TUMOR_FRACTION estimate, then (tissue only) the configured default, flagged UNVERIFIED."""
+    """Purity for tissue / ctDNA fraction for plasma, in order: sample sheet, the purity stage's TUMOR_FRACTION
+    estimate (value + interval), then (tissue only) the configured default, flagged UNVERIFIED."""
     s = settings or cnv_settings()
     if sample_type == NORMAL:
         return Purity(1.0, "normal (p = 1)", True)
@@ -398,7 +411,8 @@ def resolve_purity(sample_type: str, sheet_purity=None, tumor_fraction: dict | N
             method = tumor_fraction.get("method") or "unknown"
             if method == "sample_sheet":
                 return Purity(tumor_fraction["value"], "sample_sheet", True)
-            return Purity(float(tumor_fraction["value"]), f"estimated:{method}", True)
+            return Purity(float(tumor_fraction["value"]), f"estimated:{method}", True, low=tumor_fraction.get("low"),
+                          high=tumor_fraction.get("high"), states=tuple(tumor_fraction.get("states") or ()))
         note = f"tumour fraction not estimated: {tumor_fraction.get('evidence') or tumor_fraction.get('status')}"
     else:
         note = "no tumour-fraction estimate available"
@@ -433,7 +447,7 @@ def _fmt(x, nd=2):
 
 
 def decide_amplification(m: GeneMeasure, cn_at, p: float | None, p_trusted: bool, floor: float | None,
-                         amp_min: float, amp_ci_low_min: float) -> tuple[str, str, dict]:
+                         amp_min: float, amp_ci_low_min: float, p_range: tuple | None = None) -> tuple[str, str, dict]:
     """Amplification decision under uncertainty of the gene log2 (CI) and of purity.
 
     ``cn_at(log2, purity)`` maps to copy number. With a trusted purity (measured and >= floor) every
@@ -444,15 +458,19 @@ def decide_amplification(m: GeneMeasure, cn_at, p: float | None, p_trusted: bool
     Returns (verdict, reason, numbers): verdict ``amplified``, ``not_amplified`` or ``undecided``.
     Amplified: round(CN) >= amp_min and the CN at the CI's lower bound >= amp_ci_low_min.
     Not amplified: round(CN at the CI's upper bound) < amp_min (the larger over both purity ends).
+    ``p_range`` (low, high): an estimated purity's interval; a trusted purity's decision must then hold across it
+    (amplification at the high end, the smallest correction; not amplified at the low end).
     """
-    p_cons = p if p_trusted else 1.0
-    p_lib = p if p_trusted else floor
+    lo, hi = p_range if p_range is not None and None not in p_range else (p, p)
+    p_cons = hi if p_trusted else 1.0
+    p_lib = lo if p_trusted else floor
     cn_cons = cn_at(m.log2, p_cons)
     cn_lo = cn_at(min(m.ci_low, m.log2), p_cons)
     nums = {"cn_conservative": cn_cons, "cn_ci_low_conservative": cn_lo, "purity_conservative": p_cons}
     if round(cn_cons) >= amp_min and cn_lo >= amp_ci_low_min:
+        across = f" across the purity interval [{lo:g}, {hi:g}]" if p_trusted and lo != hi else ""
         return "amplified", (f"CN {_fmt(cn_cons)} >= {amp_min:g} with CI lower bound CN {_fmt(cn_lo)} >= "
-                             f"{amp_ci_low_min:g}" + ("" if p_trusted else " even at purity 1")), nums
+                             f"{amp_ci_low_min:g}" + ("" if p_trusted else " even at purity 1") + across), nums
     if p_lib is None:
         return "undecided", "", nums
     v_hi = max(m.ci_high, m.log2)
@@ -460,7 +478,7 @@ def decide_amplification(m: GeneMeasure, cn_at, p: float | None, p_trusted: bool
     nums.update(cn_ci_high_liberal=cn_hi, purity_liberal=p_lib)
     if round(cn_hi) < amp_min:
         return "not_amplified", (f"CI upper bound CN {_fmt(cn_hi)} < {amp_min:g}"
-                                 + ("" if p_trusted else f" for every purity in [{p_lib:g}, 1]")), nums
+                                 + (f" for every purity in [{p_lib:g}, {p_cons:g}]" if p_lib != p_cons else "")), nums
     if round(cn_cons) >= amp_min:
         why = f"CN {_fmt(cn_cons)} reaches {amp_min:g} but the CI lower bound CN {_fmt(cn_lo)} < {amp_ci_low_min:g}"
     else:
@@ -502,14 +520,37 @@ class GeneCall:
     apcn_method: str = ""
     tumor_fraction: float | None = None
     purity_source: str = ""
+    purity_low: float | None = None
+    purity_high: float | None = None
+    fraction_free_z: float = float("nan")  # plasma: gene log2 / its noise (reference spread + sample bins)
+    fraction_free_p: float = float("nan")
     reference_type: str = ""
     mapd: float = float("nan")
     segment_method: str = ""
     thresholds: str = ""
 
 
+def fraction_free_test(m: GeneMeasure, mapd: float, ref_spread: float | None, settings: dict) -> tuple:
+    """Plasma amplification without the ctDNA fraction: the gene's log2 against that gene's noise, i.e. the
+    reference's per-bin spread across the normals (CNVkit .cnn ``spread``) combined with this sample's bin noise
+    (MAPD / 0.954 = SD for Gaussian noise), over the gene's n >= min_bins bins; the weighted median costs a factor
+    1.2533 in efficiency. One-sided z-test (PureCN's purity-independent amplification test is the model,
+    docs/purity.md). Returns (z, p, significant)."""
+    t = settings["plasma"]["amplification_test"]
+    if m.bins < int(t["min_bins"]) or not math.isfinite(m.log2) or not math.isfinite(mapd):
+        return float("nan"), float("nan"), False
+    from scipy.stats import norm
+
+    sd_sample = mapd / 0.954
+    sd = math.sqrt(sd_sample ** 2 + (ref_spread or 0.0) ** 2)
+    se = 1.2533 * sd / math.sqrt(m.bins)
+    z = m.log2 / se
+    pval = float(norm.sf(z))
+    return z, pval, bool(pval < float(t["p_value"]) and m.log2 >= float(t["min_log2"]))
+
+
 def call_gene(m: GeneMeasure, sample: dict, purity: Purity, settings: dict, mapd: float = float("nan"),
-              reference_type: str = "", segment_method: str = "") -> GeneCall:
+              reference_type: str = "", segment_method: str = "", ref_spread: float | None = None) -> GeneCall:
     """Copy number and call for one measured gene of one sample (see docs/copy-number.md, "Calls")."""
     s = settings
     ploidy = int(s["ploidy"])
@@ -520,7 +561,7 @@ def call_gene(m: GeneMeasure, sample: dict, purity: Purity, settings: dict, mapd
                    end=m.end, bins=m.bins, log2_bins=m.log2_bins, log2_segment=m.log2_segment,
                    log2_source=m.log2_source, segments=m.segments, ci_low=m.ci_low, ci_high=m.ci_high, log2=m.log2,
                    purity=purity.value, purity_source=purity.source, reference_type=reference_type, mapd=mapd,
-                   segment_method=segment_method)
+                   segment_method=segment_method, purity_low=purity.low, purity_high=purity.high)
     if plasma:
         row.tumor_fraction = purity.value
         row.apcn_method = APCN_LABEL[pl["apcn_method"]]
@@ -551,7 +592,7 @@ def call_gene(m: GeneMeasure, sample: dict, purity: Purity, settings: dict, mapd
             return pcn if p is None or p >= 1 else adjusted_plasma_cn(pcn, p, method, ploidy)
 
         f = purity.value
-        trusted = f is not None and f >= floor
+        trusted = f is not None and f >= floor and purity.interval[0] >= floor
         if f is not None:
             row.apcn = cn_at(m.log2, f)
             row.apcn_status = "ok" if trusted else "not_evaluable"
@@ -570,15 +611,27 @@ def call_gene(m: GeneMeasure, sample: dict, purity: Purity, settings: dict, mapd
             return log2_to_copies(v, p, ploidy)
 
         p = purity.value
-        trusted = purity.known and p is not None and p >= floor
+        trusted = purity.known and p is not None and p >= floor and purity.interval[0] >= floor
         row.copy_number = cn_at(m.log2, p)
         row.cn_ci_low, row.cn_ci_high = cn_at(m.ci_low, p), cn_at(m.ci_high, p)
         point, point_ci = row.copy_number, (row.cn_ci_low, row.cn_ci_high)
         # tissue purity unknown (default): decide only what holds for every purity in [floor, 1];
         # a measured purity below the floor: positive only if it holds at p = 1, never negative
         lib_floor = floor if (trusted or not purity.known) else None
-    verdict, why, _ = decide_amplification(m, cn_at, purity.value, trusted, lib_floor, amp_min, ci_min)
+    verdict, why, _ = decide_amplification(m, cn_at, purity.value, trusted, lib_floor, amp_min, ci_min,
+                                           purity.interval if purity.known else None)
     row.cn_int = int(round(point))
+    if plasma:
+        z, pv, ff = fraction_free_test(m, mapd, ref_spread, s)
+        row.fraction_free_z, row.fraction_free_p = z, pv
+        if ff and verdict != "amplified":
+            t = s["plasma"]["amplification_test"]
+            verdict = "amplified"
+            why = (f"fraction-free test: gene log2 {m.log2:.3f} over {m.bins} bins vs the gene's noise (reference "
+                   f"spread {_fmt(ref_spread, 3)}, sample MAPD {mapd:.3f}): z {z:.1f}, one-sided p {pv:.2g} < "
+                   f"{t['p_value']:g} (cnv.plasma.amplification_test), log2 >= {t['min_log2']:g}; pCN "
+                   f"{_fmt(row.pcn)}; ApCN " + (f"{_fmt(row.apcn)} (fraction {f:.3g} from {purity.source})"
+                                                if trusted else "not evaluable (fraction unknown or below the floor)"))
 
     if math.isfinite(mapd) and mapd > s["max_mapd"]:
         row.call = "not_evaluable"
@@ -616,7 +669,8 @@ def call_gene(m: GeneMeasure, sample: dict, purity: Purity, settings: dict, mapd
 # ---------------------------------------------------------------------------------------------
 
 _ROUND = {"log2": 4, "copy_number": 3, "log2_bins": 4, "log2_segment": 4, "ci_low": 4, "ci_high": 4,
-          "cn_ci_low": 3, "cn_ci_high": 3, "pcn": 3, "apcn": 3, "apcn_ci_low": 3, "apcn_ci_high": 3, "mapd": 4, "purity": 4, "tumor_fraction": 4}
+          "cn_ci_low": 3, "cn_ci_high": 3, "pcn": 3, "apcn": 3, "apcn_ci_low": 3, "apcn_ci_high": 3, "mapd": 4, "purity": 4, "tumor_fraction": 4,
+          "purity_low": 4, "purity_high": 4, "fraction_free_z": 2, "fraction_free_p": 4}
 
 
 def _clean(x, nd=None):
@@ -657,6 +711,8 @@ def biomarker_rows(calls: list) -> pd.DataFrame:
             "ci_low": _clean(c.cn_ci_low, 3), "ci_high": _clean(c.cn_ci_high, 3),
             "log2_ci_low": _clean(c.ci_low, 4), "log2_ci_high": _clean(c.ci_high, 4),
             "purity": _clean(c.purity, 4), "purity_source": c.purity_source, "pcn": _clean(c.pcn, 3),
+            "purity_low": _clean(c.purity_low, 4), "purity_high": _clean(c.purity_high, 4),
+            "fraction_free_z": _clean(c.fraction_free_z, 2), "fraction_free_p": _clean(c.fraction_free_p, 6),
             "apcn": _clean(c.apcn, 3), "apcn_ci_low": _clean(c.apcn_ci_low, 3), "apcn_ci_high": _clean(c.apcn_ci_high, 3),
             "apcn_status": c.apcn_status or None, "apcn_method": c.apcn_method or None,
             "tumor_fraction": _clean(c.tumor_fraction, 4), "bins": c.bins, "log2_source": c.log2_source,
@@ -702,15 +758,18 @@ def not_evaluable_calls(sample: dict, genes, reason: str, purity: Purity | None 
 
 
 def evaluate_sample(cnr: pd.DataFrame, cns: pd.DataFrame | None, sample: dict, purity: Purity, settings: dict,
-                    regions: dict, reference_type: str = "", segment_method: str = "") -> list:
-    """GeneCall per configured gene from a sample's bins and segments."""
+                    regions: dict, reference_type: str = "", segment_method: str = "",
+                    spread: dict | None = None) -> list:
+    """GeneCall per configured gene from a sample's bins and segments (``spread``: the reference's per-gene noise
+    for the plasma fraction-free amplification test)."""
     s = settings
     mapd = bin_mapd(cnr)
     calls = []
     for gene in s["genes"]:
         region = regions.get(gene) or GeneRegion(gene)
         m = measure_gene(cnr, cns, region, s["min_gene_bins"], s["ci_alpha"], s["bootstrap"])
-        calls.append(call_gene(m, sample, purity, s, mapd, reference_type, segment_method))
+        calls.append(call_gene(m, sample, purity, s, mapd, reference_type, segment_method,
+                               (spread or {}).get(gene)))
     return calls
 
 
@@ -995,51 +1054,120 @@ def run_reference(normals: list, targets_bed: str, antitargets_bed: str, fasta: 
     return choice
 
 
-def run_sample(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cnn: str, reference_cnn: str,
-               reference_json: str | None, outputs: dict, settings: dict | None = None,
-               transcripts: str | None = None, tumor_fraction_tsv: str | None = None, wgs: bool = False,
-               processes: int = 1) -> list:
-    """fix + segment + call + gene metrics + plots for one sample; writes every output in ``outputs``
-    (keys cnr, cns, call_cns, genes, biomarkers, scatter, zoom)."""
+def run_segment(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cnn: str, reference_cnn: str,
+                reference_json: str | None, outputs: dict, settings: dict | None = None, wgs: bool = False,
+                processes: int = 1, transcripts: str | None = None) -> bool:
+    """fix + segment + call + plots for one sample (the CNVkit part, before purity); writes ``outputs`` (keys cnr,
+    cns, call_cns, scatter, zoom). The .call.cns uses ``call -m clonal`` only with a sheet purity (an estimated
+    purity needs these segments first); genes.tsv (:func:`run_calls`) uses the purity stage's value and interval."""
     from erbbscreen import cnv_plots
 
     s = settings or cnv_settings()
-    ref_type = ""
-    if reference_json and Path(reference_json).is_file():
-        ref_type = json.loads(Path(reference_json).read_text()).get("type", "")
-    tf = read_tumor_fraction(tumor_fraction_tsv) if sample["sample_type"] in (TISSUE, PLASMA) else None
-    purity = resolve_purity(sample["sample_type"], sample.get("purity"), tf, s)
-    log.info("sample %s (%s): purity %s from %s %s", sample["sample_id"], sample["sample_type"], purity.value,
-             purity.source, purity.note)
+    ref_type = _reference_type(reference_json)
     failed = _qc_failed(qc_tsv) or _no_coverage(target_cnn)
     zoom_gene = s["plot_gene"]
     if failed:
         reason = f"sample failed QC: {failed}"
-        calls = not_evaluable_calls(sample, s["genes"], reason, purity, ref_type)
         for key, kind in (("cnr", "cnr"), ("cns", "cns"), ("call_cns", "cns")):
             write_cnarr(empty_cnarr(kind), outputs[key])
         cnv_plots.message_png(outputs["scatter"], f"{sample['sample_id']}: no copy-number profile\n{reason}")
         cnv_plots.message_png(outputs["zoom"], f"{sample['sample_id']} {zoom_gene}: not evaluable\n{reason}")
-    else:
-        from cnvlib import read
+        return False
+    from cnvlib import read
 
-        tgt, anti, ref = read(str(target_cnn)), read_cnarr(antitarget_cnn), read(str(reference_cnn))
-        call_purity = purity.value if (purity.known and sample["sample_type"] == TISSUE
-                                       and purity.value >= s["min_purity"]) else None
-        cnr, cns, call_cns = fix_segment_call(tgt, anti, ref, wgs, s["segment_method"], call_purity,
-                                              int(s["ploidy"]), s["rscript"], processes)
-        write_cnarr(cnr, outputs["cnr"])
-        write_cnarr(cns, outputs["cns"])
-        write_cnarr(call_cns, outputs["call_cns"])
-        regions = gene_regions(s["genes"], transcripts)
-        calls = evaluate_sample(cnr.data, cns.data, sample, purity, s, regions, ref_type, s["segment_method"])
-        cnv_plots.genome_scatter(cnr, cns, outputs["scatter"], title=f"{sample['sample_id']} ({ref_type} reference)")
-        zc = next((c for c in calls if c.gene == zoom_gene), None)
-        cnv_plots.gene_zoom(cnr, cns, regions.get(zoom_gene) or GeneRegion(zoom_gene), outputs["zoom"],
-                            padding=int(s["plot_padding"]), call=zc)
-    write_table(genes_frame(calls), outputs["genes"], "copy_number")
-    write_table(biomarker_rows(calls), outputs["biomarkers"], "biomarkers")
+    purity = resolve_purity(sample["sample_type"], sample.get("purity"), None, s)
+    tgt, anti, ref = read(str(target_cnn)), read_cnarr(antitarget_cnn), read(str(reference_cnn))
+    call_purity = purity.value if (purity.known and sample["sample_type"] == TISSUE
+                                   and purity.value >= s["min_purity"]) else None
+    cnr, cns, call_cns = fix_segment_call(tgt, anti, ref, wgs, s["segment_method"], call_purity,
+                                          int(s["ploidy"]), s["rscript"], processes)
+    write_cnarr(cnr, outputs["cnr"])
+    write_cnarr(cns, outputs["cns"])
+    write_cnarr(call_cns, outputs["call_cns"])
+    cnv_plots.genome_scatter(cnr, cns, outputs["scatter"], title=f"{sample['sample_id']} ({ref_type} reference)")
+    region = gene_regions([zoom_gene], transcripts).get(zoom_gene) or GeneRegion(zoom_gene)
+    cnv_plots.gene_zoom(cnr, cns, region, outputs["zoom"], padding=int(s["plot_padding"]), call=None)
+    return True
+
+
+def _reference_type(reference_json) -> str:
+    if reference_json and Path(reference_json).is_file():
+        return json.loads(Path(reference_json).read_text()).get("type", "")
+    return ""
+
+
+def gene_spread(reference_cnn: str | None, regions: dict) -> dict:
+    """{gene: RMS of the reference's per-bin ``spread`` over the gene's bins} (the gene's noise across the normals
+    pooled into the CNVkit reference; None when the reference has no spread column, e.g. a flat reference)."""
+    out = {}
+    if not reference_cnn or not Path(reference_cnn).is_file():
+        return out
+    ref = pd.read_csv(reference_cnn, sep="\t", dtype={"chromosome": str, "gene": str})
+    if "spread" not in ref.columns:
+        return out
+    for gene, region in regions.items():
+        b = gene_bins(ref, region) if "log2" in ref.columns else ref.iloc[0:0]
+        sp = b["spread"].to_numpy(dtype=float) if len(b) else np.array([])
+        sp = sp[np.isfinite(sp)]
+        out[gene] = float(np.sqrt(np.mean(sp ** 2))) if sp.size else None
+    return out
+
+
+def run_calls(samples: list, reference_cnn: str | None, reference_json: str | None, out_table: str,
+              settings: dict | None = None, transcripts: str | None = None) -> pd.DataFrame:
+    """Gene-level calls of every tumour/plasma sample (one process for the cohort: pandas only, no CNVkit import).
+
+    ``samples``: [dict(sample, qc, cnr, cns, tumor_fraction, genes, biomarkers)] where ``tumor_fraction`` is the
+    purity stage's biomarkers.tsv (TUMOR_FRACTION row with the interval). One sample's bad input becomes that
+    sample's not_evaluable rows; the cohort continues."""
+    s = settings or cnv_settings()
+    ref_type = _reference_type(reference_json)
+    regions = gene_regions(s["genes"], transcripts)
+    spread = gene_spread(reference_cnn, regions)
+    frames = [genes_frame(_sample_calls(item, s, regions, spread, ref_type)) for item in samples]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if out_table:
+        write_table(df, out_table, "copy_number")
+    return df
+
+
+def _sample_calls(item: dict, s: dict, regions: dict, spread: dict, ref_type: str) -> list:
+    """GeneCalls of one sample (see :func:`run_calls`); writes its genes.tsv and biomarkers.tsv."""
+    sample = item["sample"]
+    tf = read_tumor_fraction(item.get("tumor_fraction")) if sample["sample_type"] in (TISSUE, PLASMA) else None
+    purity = resolve_purity(sample["sample_type"], sample.get("purity"), tf, s)
+    log.info("sample %s (%s): purity %s [%s, %s] from %s %s", sample["sample_id"], sample["sample_type"],
+             purity.value, purity.low, purity.high, purity.source, purity.note)
+    failed = _qc_failed(item.get("qc"))
+    try:
+        if failed:
+            calls = not_evaluable_calls(sample, s["genes"], f"sample failed QC: {failed}", purity, ref_type)
+        else:
+            cnr = pd.read_csv(item["cnr"], sep="\t", dtype={"chromosome": str, "gene": str})
+            cns = pd.read_csv(item["cns"], sep="\t", dtype={"chromosome": str, "gene": str})
+            calls = evaluate_sample(cnr, cns, sample, purity, s, regions, ref_type, s["segment_method"],
+                                    spread)
+    except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        log.error("%s: copy-number calls failed: %s", sample["sample_id"], exc)
+        calls = not_evaluable_calls(sample, s["genes"], f"copy-number input unreadable: {exc}", purity, ref_type)
+    write_table(genes_frame(calls), item["genes"], "copy_number")
+    write_table(biomarker_rows(calls), item["biomarkers"], "biomarkers")
     return calls
+
+
+def run_sample(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cnn: str, reference_cnn: str,
+               reference_json: str | None, outputs: dict, settings: dict | None = None,
+               transcripts: str | None = None, tumor_fraction_tsv: str | None = None, wgs: bool = False,
+               processes: int = 1) -> list:
+    """One sample end to end outside the workflow: :func:`run_segment` then its gene calls (``outputs`` keys cnr,
+    cns, call_cns, scatter, zoom, genes, biomarkers; ``tumor_fraction_tsv``: a TUMOR_FRACTION biomarkers.tsv)."""
+    s = settings or cnv_settings()
+    run_segment(sample, qc_tsv, target_cnn, antitarget_cnn, reference_cnn, reference_json, outputs, s, wgs,
+                processes, transcripts)
+    regions = gene_regions(s["genes"], transcripts)
+    item = dict(sample=sample, qc=qc_tsv, cnr=outputs["cnr"], cns=outputs["cns"], tumor_fraction=tumor_fraction_tsv,
+                genes=outputs["genes"], biomarkers=outputs["biomarkers"])
+    return _sample_calls(item, s, regions, gene_spread(reference_cnn, regions), _reference_type(reference_json))
 
 
 # ---------------------------------------------------------------------------------------------

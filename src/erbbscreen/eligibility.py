@@ -432,11 +432,12 @@ class Finding:
     notes: list = field(default_factory=list)
     review: list = field(default_factory=list)
     data: dict = field(default_factory=dict)
+    caveats: list = field(default_factory=list)  # e.g. a wild-type claim resting on the clonal-mutation power
 
     def to_json(self) -> dict:
         return {"sample_id": self.sample_id, "sample_type": self.sample_type, "use": self.use,
                 "value": _tv(self.value), "text": self.text, "remedy": self.remedy or None, "notes": self.notes,
-                "review": self.review, "data": self.data}
+                "review": self.review, "data": self.data, "caveats": self.caveats}
 
 
 @dataclass
@@ -451,6 +452,7 @@ class LeafResult:
     remedies: list = field(default_factory=list)
     review: list = field(default_factory=list)
     threshold: str = ""  # what the criterion requires, without the samples (structured field of the JSON)
+    caveats: list = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -482,7 +484,7 @@ class LeafResult:
                 "value": _tv(self.value), "unknown_cause": self.cause, "state": self.state, "rule": self.rule,
                 "threshold": self.threshold,
                 "summary": self.summary, "reason": self.reason(), "notes": self.notes, "remedies": self.remedies,
-                "review": self.review, "findings": [f.to_json() for f in self.findings]}
+                "review": self.review, "caveats": self.caveats, "findings": [f.to_json() for f in self.findings]}
 
 
 class Context:
@@ -702,7 +704,8 @@ def _codon_states(sample: Sample, gene: str, codons, ctx: Context):
             states.append({"codon": c, "status": "missing", "reason": f"{gene} codon {c} not in the sample's results"})
             continue
         states.append({"codon": c, "status": d.get("status"), "protein_change": d.get("protein_change") or "",
-                       "vaf": _num(d.get("vaf")), "depth": d.get("depth"),
+                       "vaf": _num(d.get("vaf")), "depth": d.get("depth"), "power_at_lod": d.get("power_at_lod"),
+                       "depth_tier": d.get("depth_tier"),
                        "relative_clonality": _num(d.get("relative_clonality")), "reason": d.get("reason") or "",
                        "germline_like": bool(d.get("germline_like"))})
     return states, None
@@ -718,6 +721,32 @@ def _relative_clonality(state: dict, sample: Sample):
     if vaf is None or not top:
         return None, "relative clonality unknown (no VAF / no maximum somatic VAF)"
     return min(100.0, 100.0 * vaf / top), f"computed by the engine: VAF {vaf:.3g} / max somatic VAF {top:.3g}"
+
+
+def _clonal_caveat(sample: Sample, gene: str, state: dict, ctx: Context) -> str | None:
+    """Purity-aware absence (docs/purity.md): for a codon the hotspots stage left not_evaluable, the caveat text
+    when its absence can rest on the power to see a clonal heterozygous mutation at the sample's purity (purity
+    stage: TUMOR_FRACTION details.clonal_power, computed at the interval's lower end) - only for a purity that is
+    neither LOW_PURITY nor UNRESOLVED - else None. Off with eligibility.wild_type_by_clonal_power."""
+    if not ctx.s["wild_type_by_clonal_power"]:
+        return None
+    tf = sample.rows.get("TUMOR_FRACTION")
+    if tf is None or tf.status != "positive":
+        return None
+    d = tf.details
+    states = set(d.get("states") or [])
+    if states & {"LOW_PURITY", "UNRESOLVED", "NO_TUMOR_EVIDENCE"}:
+        return None
+    cp = ((d.get("clonal_power") or {}).get(gene) or {}).get(str(state["codon"]))
+    if not cp or _num(cp.get("power_clonal")) is None or cp["power_clonal"] < ctx.s["clonal_min_power"]:
+        return None
+    lod = _num(cp.get("power_at_lod"))
+    what = "purity" if sample.sample_type == "tumor" else "ctDNA fraction"
+    return (f"{gene} {state['codon']} in {sample.label}: {cp['depth']}x, power "
+            f"{'NA' if lod is None else format(lod, '.2f')} for a subclone at the LoD, "
+            f"{cp['power_clonal']:.2f} for a clonal mutation (VAF {cp['clonal_vaf']:.3g}) at {what} "
+            f"{_num(tf.value):.2f} [{_num(d.get('purity_low')):.2f}-{_num(d.get('purity_high')):.2f}] "
+            f"({d.get('method')})")
 
 
 def _wt_definition(leaf: Leaf, sample_type: str) -> str:
@@ -741,7 +770,7 @@ def _wild_type_finding(leaf: Leaf, sample: Sample, ctx: Context, genes_codons: d
     sid, st = sample.sample_id, sample.sample_type
     definition = _wt_definition(leaf, st)
     rc_max = ctx.rc_max(leaf.params)
-    breaking, unknown, notes, review, clean = [], [], [], [], []
+    breaking, unknown, notes, review, clean, caveats = [], [], [], [], [], []
     grouped = {}  # status -> codons by gene + reasons: one line per status, not per codon
     data = {"definition": definition, "rc_max_pct": rc_max if definition == "relative_clonality_le" else None,
             "codons": []}
@@ -781,6 +810,9 @@ def _wild_type_finding(leaf: Leaf, sample: Sample, ctx: Context, genes_codons: d
                     breaking.append(f"{gene} {pc}{vaf}")
             elif status == "not_detected":
                 clean.append(label)
+            elif status == "not_evaluable" and _clonal_caveat(sample, gene, s, ctx):
+                clean.append(label)
+                caveats.append(_clonal_caveat(sample, gene, s, ctx))
             else:
                 entry = grouped.setdefault(status.replace("_", " "), {"genes": {}, "reasons": []})
                 entry["genes"].setdefault(gene, []).append(str(s["codon"]))
@@ -804,8 +836,11 @@ def _wild_type_finding(leaf: Leaf, sample: Sample, ctx: Context, genes_codons: d
                            use, notes=notes, review=review, data=data,
                            remedy="tissue hotspot testing (plasma has too little tumour DNA for a negative)")
     detail = "no mutation detected" if not notes else "no breaking mutation"
+    if caveats:
+        notes = notes + [f"wild type in {sample.label} rests on the clonal-mutation power at the estimated purity "
+                         "(purity-aware absence, docs/purity.md)"]
     return Finding(sid, st, True, f"{detail} at {_codon_text(genes_codons)} {where}", use, notes=notes,
-                   review=review, data=data)
+                   review=review, data=data, caveats=caveats)
 
 
 def _ras_codons(leaf: Leaf, ctx: Context) -> dict:
@@ -1056,8 +1091,9 @@ def evaluate_leaf(leaf: Leaf, patient: Patient, ctx: Context) -> LeafResult:
         notes.append(f"DISCORDANT tumour/plasma results for {leaf.id}: {t}; reading: {reading}")
         review.append(f"clinical review: discordant tumour/plasma results for {leaf.name}")
     cause = INSUFFICIENT if value is None else None
+    caveats = [c for f in findings if f.value is value for c in f.caveats]
     return LeafResult(leaf, value, cause, summary, rule, findings, notes, remedies if value is None else [],
-                      review, threshold)
+                      review, threshold, _dedupe(caveats))
 
 
 # =============================================================================================
@@ -1078,10 +1114,17 @@ class Verdict:
     scenarios: dict
     rule: str
 
+    @property
+    def caveats(self) -> list:
+        """Caveats of the criteria the verdict rests on (met/not met DNA criteria)."""
+        return _dedupe([c for leaf in self.trial.leaves() for c in self.results[leaf.id].caveats
+                        if self.results[leaf.id].value is not None])
+
     def row(self) -> dict:
         unverified = sorted({lid for lid in self.decided_by if self.results[lid].leaf.verified_label})
         return {"patient_id": self.patient_id, "trial_id": self.trial.id, "status": self.status,
                 "reasons": REASON_SEP.join(self.reasons), "next_steps": REASON_SEP.join(self.next_steps),
+                "caveats": REASON_SEP.join(self.caveats),
                 "nct": self.trial.nct or "", "decided_by": ",".join(self.decided_by),
                 "unverified_rules": ",".join(unverified)}
 
@@ -1089,7 +1132,7 @@ class Verdict:
         return {"trial_id": self.trial.id, "name": self.trial.name, "nct": self.trial.nct,
                 "registry": self.trial.registry, "drug": self.trial.drug, "target": self.trial.target,
                 "status": self.status, "decision_rule": self.rule, "decided_by": self.decided_by,
-                "reasons": self.reasons, "next_steps": self.next_steps,
+                "reasons": self.reasons, "next_steps": self.next_steps, "caveats": self.caveats,
                 "tree": {"kleene_value": _tv(self.logic.value), "unknown_causes": sorted(self.logic.causes),
                          "root": self.logic.to_json()},
                 "scenarios": {k: _tv(v.value) for k, v in self.scenarios.items()},

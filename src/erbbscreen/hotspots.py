@@ -74,9 +74,6 @@ OBS_CLASSES = ("paired", "single")
 OUTCOMES_PER_CODON = 20
 #: Codons closer than this share one indexed fetch (KRAS G12/G13 ...): performance only.
 _FETCH_MERGE_BP = 1000
-TF_ASSUMPTION = ("f = multiplier x max somatic VAF: a clonal heterozygous variant in a diploid region "
-                 "(UNVERIFIED, domain-spec §2.2)")
-
 #: Defaults; identical to the `hotspots:` section of config/config.yaml and the schema defaults
 #: (a test checks the three agree). Sources are cited in config/config.yaml and docs/hotspots.md.
 DEFAULTS = {
@@ -848,7 +845,7 @@ def call_sample(counts: pd.DataFrame, codons, sample: dict, background: pd.DataF
                 calls.append(dict(codon=r["cd"], test=t, depth=r["depth"], obs=r["obs"], germline=r["germline"],
                                   relative_clonality=(100.0 * t.vaf / max_vaf if max_vaf and not r["germline"] else None)))
     table = pd.DataFrame(rows)
-    biom = _biomarkers(rows, sample, p, top, max_vaf, purity)
+    biom = _biomarkers(rows, sample, p)
     return table, biom, calls
 
 
@@ -979,8 +976,9 @@ def _num(x):
         return None
 
 
-def _biomarkers(rows: list, sample, p, top, max_vaf, purity) -> pd.DataFrame:
-    """Biomarker rows (docs/biomarkers.md) from the per-codon rows of one sample."""
+def _biomarkers(rows: list, sample, p) -> pd.DataFrame:
+    """Biomarker rows (docs/biomarkers.md) from the per-codon rows of one sample (TUMOR_FRACTION: the purity
+    stage, docs/purity.md)."""
     out = []
     base = dict(patient_id=sample["patient_id"], sample_id=sample["sample_id"], sample_type=sample["sample_type"])
     for gene in BIOMARKER_GENES:
@@ -1020,33 +1018,7 @@ def _biomarkers(rows: list, sample, p, top, max_vaf, purity) -> pd.DataFrame:
                                       f"{mind} fragments), no variant detected; power >= {p['min_power']} at VAF "
                                       f"{sub[0]['test_vaf']}"),
                             details=json.dumps(details)))
-    out.append(_tumour_fraction_row(base, p, top, max_vaf, purity))
     return pd.DataFrame(out)
-
-
-def _tumour_fraction_row(base, p, top, max_vaf, purity) -> dict:
-    mult = float(p["tumor_fraction_vaf_multiplier"])
-    est = min(1.0, mult * max_vaf) if max_vaf is not None else None
-    variant = f"{top['cd'].gene} {top['cd'].protein_change(top['main'].aa)}" if top else None
-    details = {"max_vaf": max_vaf, "variant": variant, "vaf_estimate": est, "vaf_multiplier": mult,
-               "assumption": TF_ASSUMPTION, "unverified": True}
-    if purity is not None:
-        details["method"] = "sample_sheet"
-        ev = (f"tumour fraction {purity} from the sample sheet; estimate from max somatic VAF: "
-              + (f"{est:.3g} ({variant} VAF {max_vaf:.4f} x {mult}, UNVERIFIED)" if est is not None
-                 else "none (no somatic hotspot variant detected)"))
-        return dict(base, biomarker="TUMOR_FRACTION", status="positive", value=_fmt(purity), evidence=ev,
-                    details=json.dumps(details))
-    if est is None:
-        details["method"] = "max_somatic_vaf"
-        return dict(base, biomarker="TUMOR_FRACTION", status="not_evaluable", value="",
-                    evidence="no somatic hotspot variant detected and no purity/ctDNA fraction in the sample sheet: "
-                             "tumour fraction unknown", details=json.dumps(details))
-    details["method"] = "max_somatic_vaf"
-    return dict(base, biomarker="TUMOR_FRACTION", status="positive", value=_fmt(est),
-                evidence=(f"tumour fraction {est:.3g} = {mult} x max somatic VAF {max_vaf:.4f} ({variant}); "
-                          f"assumes a clonal heterozygous variant in a diploid region (UNVERIFIED, domain-spec §2.2)"),
-                details=json.dumps(details))
 
 
 def qc_fail_result(codons, sample: dict, reason: str):
@@ -1063,8 +1035,6 @@ def qc_fail_result(codons, sample: dict, reason: str):
                           for cd in codons if cd.gene == gene}}
         biom.append(dict(base, biomarker=gene, status="not_evaluable", value="", evidence=f"{gene}: {why}",
                          details=json.dumps(det)))
-    biom.append(dict(base, biomarker="TUMOR_FRACTION", status="not_evaluable", value="", evidence=why,
-                     details=json.dumps({"method": None})))
     return pd.DataFrame(rows), pd.DataFrame(biom), []
 
 

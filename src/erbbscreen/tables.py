@@ -24,7 +24,9 @@ COLUMNS = {
     "fusions": ["sample_id", "patient_id", "sample_type", "gene_5p", "gene_3p", "chrom_5p", "pos_5p", "chrom_3p",
                 "pos_3p", "split_reads", "discordant_pairs"],
     "biomarkers": ["patient_id", "sample_id", "sample_type", "biomarker", "status", "value", "evidence"],
-    "eligibility": ["patient_id", "trial_id", "status", "reasons", "next_steps"],
+    "eligibility": ["patient_id", "trial_id", "status", "reasons", "next_steps", "caveats"],
+    "purity": ["sample_id", "patient_id", "sample_type", "purity", "purity_low", "purity_high", "source", "states",
+               "reason"],
 }
 
 

@@ -423,6 +423,12 @@ def germline_variants(design: dict, genome: Genome, panel: list[Target], patient
     tpos = np.flatnonzero(tmask)
     n_t = rng.poisson(float(gl["target_snp_rate"]) * tpos.size)
     pos.append(rng.choice(tpos, n_t, replace=False))
+    # SNP tiles: a panel's backbone baits sit on common SNPs (as on large clinical panels), so a given patient is
+    # heterozygous at the bait centre with probability backbone_snp_het; spreads allelic evidence over every contig
+    bb_het = float(gl.get("backbone_snp_het", 0.0))
+    if bb_het > 0:
+        bb = np.array([genome.g(t.chrom, (t.start + t.end) // 2) for t in panel if t.cls == "backbone"], dtype=np.int64)
+        pos.append(bb[rng.random(bb.size) < bb_het])
     pos = np.unique(np.concatenate(pos))
     ex = int(gl["hotspot_exclusion"])
     if hotspot_gpos.size:
@@ -505,14 +511,26 @@ def plan_sample(design: dict, genome: Genome, panel: list[Target], spec: dict, g
     cnA = sim.Profile(G, 1.0)
     for ev in events:
         if ev["type"] == "cn":
-            r = design["genome"]["regions"][ev["region"]]
-            tx = genome.tx[r["gene"]]
-            s, e = tx.start - int(r["flank"]), tx.end + int(r["flank"])
-            cnA.set(genome.g(tx.chrom, s), genome.g(tx.chrom, e), float(ev["cn"]) - 1.0)
+            if "region" in ev:      # a named amplicon: gene +- flank
+                r = design["genome"]["regions"][ev["region"]]
+                tx = genome.tx[r["gene"]]
+                chrom, gene, name = tx.chrom, r["gene"], ev["region"]
+                s, e = tx.start - int(r["flank"]), tx.end + int(r["flank"])
+            else:                   # contig- or arm-level: chrom [start, end) 0-based, default the whole contig
+                chrom, gene = ev["chrom"], None
+                s = int(ev.get("start", 0))
+                e = int(ev.get("end", genome.lengths[genome.names.index(chrom)]))
+                name = f"{chrom}:{s + 1}-{e}"
+            if float(ev["cn"]) < 1:
+                raise SystemExit(f"{spec['id']}: cn {ev['cn']} < 1 (only tumour haplotype A changes)")
+            cnA.set(genome.g(chrom, s), genome.g(chrom, e), float(ev["cn"]) - 1.0)
             exp_ratio = (p * float(ev["cn"]) + 2 * (1 - p)) / 2
+            # B-allele fraction of germline het SNPs there (haplotype A share): the allelic-imbalance truth
+            baf_a = ((1 - p) + p * (float(ev["cn"]) - 1.0)) / (2 * (1 - p) + p * float(ev["cn"]))
             truth["planted"].append({
-                "type": "copy_number", "gene": r["gene"], "region": ev["region"], "chrom": tx.chrom,
+                "type": "copy_number", "gene": gene, "region": name, "chrom": chrom,
                 "start": s + 1, "end": e, "tumour_cn": float(ev["cn"]), "copies_on_haplotype_A": float(ev["cn"]) - 1,
+                "expected_haplotype_a_fraction": float(baf_a),
                 "expected_log2_observed": float(np.log2(exp_ratio)),
                 "expected_log2_pure": float(np.log2(float(ev["cn"]) / 2)),
                 "expected_plasma_pcn": float(2 * exp_ratio) if spec["type"] == "plasma" else None})

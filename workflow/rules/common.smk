@@ -3,6 +3,7 @@
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
@@ -105,6 +106,15 @@ def matched_normals(sample):
     return _NORMALS_OF_PATIENT.get(SAMPLES.loc[sample, "patient_id"], [])
 
 
+def matched_normal_alignments(wildcards):
+    """Linked alignments of the sample's matched normals (the purity stage finds het SNPs there)."""
+    return [alignment(SimpleNamespace(sample=n)) for n in matched_normals(wildcards.sample)]
+
+
+def matched_normal_indexes(wildcards):
+    return [alignment_index(SimpleNamespace(sample=n)) for n in matched_normals(wildcards.sample)]
+
+
 def _is_cram(sample):
     return SAMPLES.loc[sample, "bam"].lower().endswith(".cram")
 
@@ -130,6 +140,7 @@ def final_outputs():
     outputs = [
         "results/tables/qc.tsv",
         "results/tables/copy_number.tsv",
+        "results/tables/purity.tsv",
         "results/tables/hotspots.tsv",
         "results/tables/fusions.tsv",
         "results/tables/biomarkers.tsv",

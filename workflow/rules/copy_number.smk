@@ -2,8 +2,10 @@
 #   cnv_bins       (cohort)      target/antitarget bins: from cnv.reference's bins, the panel, or genome-wide bins
 #   cnv_coverage   (per sample)  target + antitarget coverage in one process (QC-failed: header-only files)
 #   cnv_reference  (cohort)      cnv.reference .cnn > pooled from the sheet's normals > flat; choice -> JSON
-#   cnv_call       (per sample)  fix + segment + segmetrics + call + gene-level calls + plots in one process
-#   cnv_table      (cohort)      results/tables/copy_number.tsv (tumor + plasma samples)
+#   cnv_segment    (per sample)  fix + segment + segmetrics + call + plots in one process
+#   (purity stage, workflow/rules/purity.smk: value + interval per tumour/plasma sample from the segments)
+#   cnv_call       (cohort)      gene-level calls at the purity interval, plasma fraction-free test, no CNVkit
+#                                import -> per-sample genes.tsv / biomarkers.tsv + results/tables/copy_number.tsv
 
 CNV = config.get("cnv") or {}
 CNV_USER_REFERENCE = PATHS["cnv_reference"]  # resolved cnv.reference or None
@@ -90,7 +92,7 @@ rule cnv_reference:
         "../scripts/copy_number_reference.py"
 
 
-rule cnv_call:
+rule cnv_segment:
     input:
         target=rules.cnv_coverage.output.target,
         antitarget=rules.cnv_coverage.output.antitarget,
@@ -98,18 +100,10 @@ rule cnv_call:
         choice=rules.cnv_reference.output.choice,
         qc="results/preflight/{sample}/qc.tsv",
         transcripts=ANNOTATION["transcripts"] or [],
-        # the hotspots stage's TUMOR_FRACTION row, read only when the sheet gives no purity / ctDNA fraction
-        tumor_fraction=lambda w: (
-            f"results/hotspots/{w.sample}/biomarkers.tsv"
-            if SAMPLES.loc[w.sample, "sample_type"] in ("tumor", "plasma") and sample_info(w.sample)["purity"] is None
-            else []
-        ),
     output:
         cnr=f"{CNV_DIR}/{{sample}}/{{sample}}.cnr",
         cns=f"{CNV_DIR}/{{sample}}/{{sample}}.cns",
         call_cns=f"{CNV_DIR}/{{sample}}/{{sample}}.call.cns",
-        genes=f"{CNV_DIR}/{{sample}}/genes.tsv",
-        biomarkers=f"{CNV_DIR}/{{sample}}/biomarkers.tsv",
         scatter=f"{CNV_DIR}/{{sample}}/{{sample}}-scatter.png",
         zoom=f"{CNV_DIR}/{{sample}}/{{sample}}-erbb2.png",
     params:
@@ -117,7 +111,9 @@ rule cnv_call:
         settings=CNV,
         wgs=CNV_WGS,
     log:
-        "logs/copy_number/{sample}.call.log",
+        "logs/copy_number/{sample}.segment.log",
+    benchmark:
+        "benchmarks/copy_number/{sample}.segment.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -125,23 +121,60 @@ rule cnv_call:
     conda:
         "../../envs/cnvkit.yaml"
     script:
+        "../scripts/copy_number_segment.py"
+
+
+# Gene-level calls after the purity stage (its value + interval); one pandas-only job for the cohort.
+CNV_CALLED = sample_ids("tumor", "plasma")
+
+
+rule cnv_call:
+    input:
+        cnr=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.cnr", sample=CNV_CALLED),
+        cns=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.cns", sample=CNV_CALLED),
+        qc=expand("results/preflight/{sample}/qc.tsv", sample=CNV_CALLED),
+        tumor_fraction=expand("results/purity/{sample}/biomarkers.tsv", sample=CNV_CALLED),
+        reference=rules.cnv_reference.output.cnn,
+        choice=rules.cnv_reference.output.choice,
+        transcripts=ANNOTATION["transcripts"] or [],
+    output:
+        genes=expand(f"{CNV_DIR}/{{sample}}/genes.tsv", sample=CNV_CALLED),
+        biomarkers=expand(f"{CNV_DIR}/{{sample}}/biomarkers.tsv", sample=CNV_CALLED),
+        table=f"{CNV_DIR}/calls.tsv",
+    params:
+        samples=[sample_info(s) for s in CNV_CALLED],
+        settings=CNV,
+    log:
+        "logs/copy_number/call.log",
+    benchmark:
+        "benchmarks/copy_number/call.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/python.yaml"
+    script:
         "../scripts/copy_number_call.py"
 
 
+# The cohort table: the BAM samples' calls + the imported rows' copy numbers (import.smk).
 rule cnv_table:
     input:
-        expand(f"{CNV_DIR}/{{sample}}/genes.tsv", sample=sample_ids("tumor", "plasma")) + imported_tables("copy_number"),
+        [rules.cnv_call.output.table] + imported_tables("copy_number"),
     output:
         "results/tables/copy_number.tsv",
     params:
         table="copy_number",
     log:
         "logs/copy_number/table.log",
+    benchmark:
+        "benchmarks/copy_number/table.tsv"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/cnvkit.yaml"
+        "../../envs/python.yaml"
     script:
         "../scripts/merge_tables.py"

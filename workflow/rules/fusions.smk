@@ -11,10 +11,10 @@ rule fusions:
         transcripts=ANNOTATION["transcripts"],
         fasta=REFERENCE["fasta"],
         domains=[ANNOTATION["domains"]] if ANNOTATION["domains"] else [],
-        # plasma: the published TUMOR_FRACTION row (hotspots stage), so that a sample without detectable ctDNA gives
+        # plasma: the published TUMOR_FRACTION row (purity stage), so that a sample without detectable ctDNA gives
         # no confident negative; tissue uses the sample sheet purity
         tumor_fraction=lambda w: (
-            [f"results/hotspots/{w.sample}/biomarkers.tsv"] if sample_info(w.sample)["sample_type"] == "plasma" else []
+            [f"results/purity/{w.sample}/biomarkers.tsv"] if sample_info(w.sample)["sample_type"] == "plasma" else []
         ),
     output:
         tsv="results/fusions/{sample}/fusions.tsv",

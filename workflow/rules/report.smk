@@ -6,7 +6,7 @@ report: "../report/workflow.rst"
 
 rule biomarkers_table:
     input:
-        expand("results/{stage}/{sample}/biomarkers.tsv", stage=("copy_number", "hotspots", "fusions"),
+        expand("results/{stage}/{sample}/biomarkers.tsv", stage=("copy_number", "hotspots", "purity", "fusions"),
                sample=sample_ids("tumor", "plasma")) + imported_tables("biomarkers"),
     output:
         "results/tables/biomarkers.tsv",

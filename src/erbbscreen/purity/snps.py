@@ -1,0 +1,148 @@
+"""Germline het-SNP allele counts (htslib pileup via count_coverage) and per-segment allelic imbalance."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+
+def read_regions(path, flank: int = 0) -> dict:
+    """BED-like file (CNVkit targets.bed) -> {chrom: [(start, end)]} merged after adding ``flank``."""
+    df = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1, 2], dtype={0: str}, comment="#")
+    out = {}
+    for chrom, sub in df.groupby(0, sort=False):
+        iv = sorted(zip((sub[1] - flank).clip(lower=0), sub[2] + flank))
+        merged = []
+        for s, e in iv:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([int(s), int(e)])
+        out[str(chrom)] = [tuple(x) for x in merged]
+    return out
+
+
+def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | None = None) -> pd.DataFrame:
+    """A/C/G/T counts at every position of ``regions`` with depth > 0 (duplicates, secondary, QC-fail and unmapped
+    reads excluded by htslib's 'all' filter; base quality >= min_baseq). Columns chrom, pos (1-based), A, C, G, T."""
+    import pysam
+
+    frames = []
+    with pysam.AlignmentFile(bam, reference_filename=fasta) as fh:
+        contigs = set(fh.references)
+        for chrom, ivs in regions.items():
+            if chrom not in contigs:
+                continue
+            length = fh.get_reference_length(chrom)
+            for s, e in ivs:
+                e = min(e, length)
+                if e <= s:
+                    continue
+                cov = np.array(fh.count_coverage(chrom, s, e, quality_threshold=min_baseq, read_callback="all"),
+                               dtype=np.int32)
+                keep = cov.sum(axis=0) > 0
+                if not keep.any():
+                    continue
+                pos = np.arange(s, e)[keep] + 1
+                frames.append(pd.DataFrame({"chrom": chrom, "pos": pos, "A": cov[0, keep], "C": cov[1, keep],
+                                            "G": cov[2, keep], "T": cov[3, keep]}))
+    if not frames:
+        return pd.DataFrame(columns=["chrom", "pos", "A", "C", "G", "T"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _top_two(counts: pd.DataFrame) -> tuple:
+    m = counts[["A", "C", "G", "T"]].to_numpy()
+    order = np.argsort(-m, axis=1, kind="stable")
+    a1 = m[np.arange(len(m)), order[:, 0]]
+    a2 = m[np.arange(len(m)), order[:, 1]]
+    return order[:, 0], order[:, 1], a1, a2
+
+
+def het_snps(sample_counts: pd.DataFrame, normal_counts: pd.DataFrame | None, s: dict,
+             exclude: set | None = None) -> pd.DataFrame:
+    """Germline heterozygous SNPs and the sample's counts there: columns chrom, pos, depth, minor (count of the
+    lower allele in the sample), found_in (normal / sample)."""
+    sp = s["snp"]
+    exclude = exclude or set()
+    if normal_counts is not None and len(normal_counts):
+        i1, i2, a1, a2 = _top_two(normal_counts)
+        n = a1 + a2
+        frac = np.divide(a2, n, out=np.zeros(len(n), dtype=float), where=n > 0)
+        lo, hi = sp["normal_het_range"]
+        ok = (n >= sp["min_depth"]) & (frac >= lo) & (frac <= hi) & (a2 >= sp["min_minor_reads"])
+        cand = normal_counts.loc[ok, ["chrom", "pos"]].assign(b1=i1[ok], b2=i2[ok])
+        merged = cand.merge(sample_counts, on=["chrom", "pos"], how="inner")
+        m = merged[["A", "C", "G", "T"]].to_numpy()
+        c1 = m[np.arange(len(m)), merged["b1"].to_numpy()]
+        c2 = m[np.arange(len(m)), merged["b2"].to_numpy()]
+        out = pd.DataFrame({"chrom": merged["chrom"], "pos": merged["pos"], "depth": c1 + c2,
+                            "allele1": c1, "allele2": c2, "found_in": "normal"})
+        out = out[out["depth"] >= sp["min_depth"]]
+    else:
+        i1, i2, a1, a2 = _top_two(sample_counts)
+        n = a1 + a2
+        frac = np.divide(a2, n, out=np.zeros(len(n), dtype=float), where=n > 0)
+        ok = (n >= sp["min_depth"]) & (frac >= sp["min_minor_fraction"]) & (a2 >= sp["min_minor_reads"])
+        out = pd.DataFrame({"chrom": sample_counts.loc[ok, "chrom"], "pos": sample_counts.loc[ok, "pos"],
+                            "depth": n[ok], "allele1": a1[ok], "allele2": a2[ok], "found_in": "sample"})
+    if exclude and len(out):
+        keys = list(zip(out["chrom"], out["pos"]))
+        out = out[[k not in exclude for k in keys]]
+    out = out.reset_index(drop=True)
+    out["minor"] = np.minimum(out["allele1"], out["allele2"]) if len(out) else []
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# per-segment allelic imbalance
+# ---------------------------------------------------------------------------------------------------------------
+
+_B_GRID = np.linspace(0.0, 0.5, 201)
+
+
+def mirrored_baf(k: np.ndarray, n: np.ndarray) -> tuple:
+    """Maximum-likelihood minor-allele fraction b in [0, 0.5] of SNPs with unknown phase: each SNP's count k of one
+    allele ~ 0.5 Bin(n, b) + 0.5 Bin(n, 1 - b). Returns (b, se, p-value of the likelihood-ratio test b = 0.5)."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if k.size == 0:
+        return float("nan"), float("nan"), 1.0
+    b = np.clip(_B_GRID, 1e-4, 0.5)[:, None]
+    l1 = stats.binom.logpmf(k[None, :], n[None, :], b)
+    l2 = stats.binom.logpmf(k[None, :], n[None, :], 1 - b)
+    ll = (np.logaddexp(l1, l2) + np.log(0.5)).sum(axis=1)
+    i = int(np.argmax(ll))
+    bhat = float(_B_GRID[i])
+    lr = 2 * (ll[i] - ll[-1])
+    pval = float(stats.chi2.sf(max(lr, 0.0), 1))
+    inside = _B_GRID[ll >= ll[i] - 0.5]            # +- 1 SE from the profile (delta log-lik 0.5)
+    se = max(float(inside.max() - inside.min()) / 2, 0.5 / math.sqrt(max(n.sum(), 1.0)))
+    return bhat, se, pval
+
+
+def segment_table(cns: pd.DataFrame, cnr: pd.DataFrame | None, snps: pd.DataFrame, s: dict) -> pd.DataFrame:
+    """One row per CNVkit segment: log2, bins, log2 SE (bin spread), SNPs, mirrored BAF and its test."""
+    rows = []
+    for _, seg in cns.iterrows():
+        chrom, start, end = str(seg["chromosome"]), int(seg["start"]), int(seg["end"])
+        v = float(seg["log2"])
+        nb = int(seg.get("probes", 0) or 0)
+        sd = float("nan")
+        if cnr is not None and len(cnr):
+            sel = cnr[(cnr["chromosome"].astype(str) == chrom) & (cnr["start"] < end) & (cnr["end"] > start)]
+            nb = nb or len(sel)
+            if len(sel) > 1:
+                x = sel["log2"].to_numpy(dtype=float)
+                sd = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+        se = (sd / math.sqrt(max(nb, 1))) if math.isfinite(sd) else 0.1
+        se = math.hypot(se, s["segment"]["log2_sd_floor"])
+        sub = snps[(snps["chrom"].astype(str) == chrom) & (snps["pos"] > start) & (snps["pos"] <= end)]
+        b, bse, p = mirrored_baf(sub["allele2"].to_numpy(), sub["depth"].to_numpy()) if len(sub) else (
+            float("nan"), float("nan"), 1.0)
+        rows.append(dict(chrom=chrom, start=start, end=end, log2=v, bins=nb, log2_se=se, snps=len(sub),
+                         snp_depth=int(sub["depth"].sum()) if len(sub) else 0, baf=b, baf_se=bse, imbalance_p=p))
+    return pd.DataFrame(rows)
