@@ -22,7 +22,12 @@ import re
 from dataclasses import dataclass
 
 from erbbscreen.annotation import GENETIC_CODE, complement
-from erbbscreen.hotspots import BIOMARKER_GENES, TF_ASSUMPTION, Codon, resolve_contig
+from erbbscreen.hotspots import BIOMARKER_GENES, Codon, resolve_contig
+
+#: Imported files carry no reads, so the purity stage's SNP and segment estimators cannot run; the tumour fraction
+#: of an imported sample comes from the sheet/--purity or from its highest hotspot VAF under this assumption.
+TF_ASSUMPTION = ("f = multiplier x max somatic VAF: a clonal heterozygous variant in a diploid region "
+                 "(UNVERIFIED, domain-spec §2.2)")
 
 NO_COVERAGE = "not tested: no coverage information"
 THREE_TO_ONE = {"Ala": "A", "Arg": "R", "Asn": "N", "Asp": "D", "Cys": "C", "Gln": "Q", "Glu": "E", "Gly": "G",
