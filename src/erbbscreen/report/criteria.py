@@ -144,9 +144,9 @@ def criterion_row(c: dict) -> dict:
 
 
 def trial_caveats(trial: dict, table_caveats: str = "") -> list:
-    """Caveats of a verdict: the engine's list when it writes one, else the eligibility.tsv cell (one line)."""
+    """Caveats of a verdict: the engine's list when it is not empty, else the eligibility.tsv cell (one line)."""
     cav = trial.get("caveats")
-    if isinstance(cav, list):
+    if isinstance(cav, list) and cav:
         return [str(c) for c in cav if c]
     if isinstance(cav, str) and cav.strip():
         return [cav.strip()]
