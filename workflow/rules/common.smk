@@ -82,28 +82,34 @@ def imported_tables(name):
     return [f"results/import/{s}/{name}.tsv" for s in imported_ids()]
 
 
-def sample_info(sample):
-    """Plain dict describing one sample (purity None when not given)."""
-    row = SAMPLES.loc[sample]
-    purity = row["purity"]
-    return {
-        "sample_id": sample,
+# sample id -> plain dict, built once: input functions run several times per job, and a pandas .loc lookup per
+# call was a visible share of the 1,000-sample DAG time (benchmarks/bench_dag.py)
+_SAMPLE_INFO = {
+    sid: {
+        "sample_id": sid,
         "patient_id": row["patient_id"],
         "sample_type": row["sample_type"],
-        "purity": None if purity != purity else float(purity),
+        "purity": None if row["purity"] != row["purity"] else float(row["purity"]),
         "bam": row["bam"],
     }
+    for sid, row in SAMPLES.iterrows()
+}
+
+
+def sample_info(sample):
+    """Plain dict describing one sample (purity None when not given)."""
+    return dict(_SAMPLE_INFO[sample])
 
 
 # patient -> normal sample ids, built once (a per-sample scan of all normals would make the DAG quadratic)
 _NORMALS_OF_PATIENT = {}
 for _sid in sample_ids("normal"):
-    _NORMALS_OF_PATIENT.setdefault(SAMPLES.loc[_sid, "patient_id"], []).append(_sid)
+    _NORMALS_OF_PATIENT.setdefault(_SAMPLE_INFO[_sid]["patient_id"], []).append(_sid)
 
 
 def matched_normals(sample):
     """Normal sample ids of the sample's patient (may be empty)."""
-    return _NORMALS_OF_PATIENT.get(SAMPLES.loc[sample, "patient_id"], [])
+    return _NORMALS_OF_PATIENT.get(_SAMPLE_INFO[sample]["patient_id"], [])
 
 
 def matched_normal_alignments(wildcards):
@@ -116,7 +122,7 @@ def matched_normal_indexes(wildcards):
 
 
 def _is_cram(sample):
-    return SAMPLES.loc[sample, "bam"].lower().endswith(".cram")
+    return _SAMPLE_INFO[sample]["bam"].lower().endswith(".cram")
 
 
 def alignment(wildcards):
@@ -132,7 +138,7 @@ def alignment_index(wildcards):
 
 def user_alignment(wildcards):
     """The user's alignment file as input when it exists (a missing file becomes a QC failure, not a crash)."""
-    path = SAMPLES.loc[wildcards.sample, "bam"]
+    path = _SAMPLE_INFO[wildcards.sample]["bam"]
     return [path] if os.path.exists(path) else []
 
 
