@@ -397,7 +397,7 @@ def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) 
 
         # The bundled GRCh38 table says chr12, GRCh37 says 12: a prefix-only difference is unambiguous.
         hotspots = harmonize_chroms(read_hotspots(paths["hotspots"]), fasta_contigs(paths["fasta"]))
-        problems = check_hotspots_against_fasta(hotspots, paths["fasta"])
+        problems = check_hotspots_against_fasta(hotspots, paths["fasta"], partial_ok=True)
         if problems:
             raise InputError(problems, header=f"Hotspot table {paths['hotspots']} does not match the reference "
                                               f"{paths['fasta']}")
