@@ -231,3 +231,15 @@ def test_cram_input_is_linked_indexed_and_measured(tmp_path, ref):
     assert int(row["reads"]) == 800
     assert (tmp_path / "results" / "s.cram.crai").is_file()
     assert not (inputs / "good.cram.crai").exists()
+
+
+def test_target_depth_matches_b37_names_to_ucsc_bam(tmp_path, ref):
+    """Whole-genome QC measures the bundled GRCh37 exons ('17') on a UCSC hg19 BAM ('chr17'): same contig."""
+    from erbbscreen.preflight import target_depths
+
+    bam = write_bam(tmp_path / "s.bam", ref["seqs"])
+    with pysam.AlignmentFile(bam) as fh:
+        ucsc = target_depths(fh, [("chr17", 1000, 2000)])
+        b37 = target_depths(fh, [("17", 1000, 2000)])
+        absent = target_depths(fh, [("chr3", 0, 100)])
+    assert ucsc.mean() > 10 and (b37 == ucsc).all() and not absent.any()

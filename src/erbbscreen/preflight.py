@@ -223,10 +223,13 @@ def merge_intervals(intervals):
 
 def target_depths(bam: pysam.AlignmentFile, intervals, min_mapq: int = 0) -> np.ndarray:
     """Per-base unique depth over ``intervals`` (duplicates, secondary, QC-fail and unmapped reads excluded)."""
+    from erbbscreen.annotation import contig_alias
+
     chunks = []
     refs = set(bam.references)
     for chrom, s, e in intervals:
-        if chrom not in refs:
+        chrom = contig_alias(chrom, refs)   # bundled GRCh37 exons say '7', a UCSC hg19 BAM 'chr7'
+        if chrom is None:
             chunks.append(np.zeros(e - s, dtype=np.int32))
             continue
         cov = bam.count_coverage(chrom, s, e, quality_threshold=0,
