@@ -305,6 +305,14 @@ def apply_thresholds(metrics: dict, qc: dict, panel_mode: bool) -> list[str]:
     return reasons
 
 
+def on_reference(intervals, ref_contigs: dict) -> list[tuple[str, int, int]]:
+    """Intervals on contigs the reference has (``chr7`` = ``7``): a reference holding only some chromosomes
+    cannot be measured elsewhere, and the stages report those genes not_evaluable themselves."""
+    from erbbscreen.annotation import contig_alias
+
+    return [iv for iv in intervals if contig_alias(iv[0], ref_contigs) is not None]
+
+
 def qc_targets(panel_bed: str | None, transcripts_bed: str | None) -> list[tuple[str, int, int]]:
     """The regions whose depth QC measures: the panel targets, or in whole-genome mode the annotated exons."""
     if panel_bed:
@@ -360,7 +368,8 @@ def run_sample_qc(sample: dict, link: str, out_tsv: str, *, fasta: str, build: s
     metrics = {}
     if not problems:
         try:
-            metrics = measure_qc(link, qc_targets(panel_bed, transcripts_bed), panel_bed,
+            metrics = measure_qc(link, on_reference(qc_targets(panel_bed, transcripts_bed), fasta_contigs(fasta)),
+                                 panel_bed,
                                  fasta if is_cram else None, threads, qc.get("max_insert_size_sample", 200000))
         except (OSError, ValueError, pysam.utils.SamtoolsError) as exc:
             problems.append(f"reading failed ({str(exc).strip()[:300]}); the file is probably truncated or "
