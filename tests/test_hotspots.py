@@ -738,3 +738,27 @@ def test_workflow_hotspot_table(workflow_results):
     assert set(t["sample_type"]) <= {"tumor", "plasma"}
     for sid in set(t["sample_id"]):
         assert (workflow_results / "results" / "hotspots" / sid / f"{sid}.hotspots.vcf.gz.tbi").exists()
+
+
+def test_codon_outside_a_partial_reference_is_not_evaluable(ref, tmp_path):
+    """A reference holding only some chromosomes (or N there): that codon is not_evaluable, the others are called."""
+    table = pd.read_csv(ref.hs, sep="\t", dtype=str)
+    extra = table.iloc[[0]].copy()
+    extra["gene"], extra["chrom"] = "EGFR", "chrQ"        # contig absent from the FASTA
+    hs = tmp_path / "hotspots.tsv"
+    pd.concat([table, extra]).to_csv(hs, sep="\t", index=False)
+    codons = h.load_codons(hs, ref.fa)
+    assert [cd.in_reference for cd in codons].count(False) == 1
+    rng = random.Random(3)
+    frags = S.fragments(270, "chr12", S.KRAS12, rng) + S.fragments(30, "chr12", S.KRAS12, rng, subs=G12D)
+    bam = S.write_bam(tmp_path / "s.bam", ref.seqs, frags)
+    counts = h.count_codons(bam, codons)
+    t, _b, _c = h.call_sample(counts, codons, sample())
+    t = t.set_index(["gene", "codon"], drop=False)
+    egfr = t.loc[("EGFR", int(extra["codon"].iloc[0]))]
+    assert egfr["status"] == "not_evaluable" and "codon not in the reference" in egfr["reason"]
+    assert t.loc[("KRAS", 12), "status"] == "detected"
+    only_missing = tmp_path / "missing.tsv"
+    extra.to_csv(only_missing, sep="\t", index=False)
+    with pytest.raises(h.InputError, match="no hotspot codon lies on sequence"):
+        h.load_codons(only_missing, ref.fa)

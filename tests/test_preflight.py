@@ -231,3 +231,23 @@ def test_cram_input_is_linked_indexed_and_measured(tmp_path, ref):
     assert int(row["reads"]) == 800
     assert (tmp_path / "results" / "s.cram.crai").is_file()
     assert not (inputs / "good.cram.crai").exists()
+
+
+def test_target_depth_matches_b37_names_to_ucsc_bam(tmp_path, ref):
+    """Whole-genome QC measures the bundled GRCh37 exons ('17') on a UCSC hg19 BAM ('chr17'): same contig."""
+    from erbbscreen.preflight import target_depths
+
+    bam = write_bam(tmp_path / "s.bam", ref["seqs"])
+    with pysam.AlignmentFile(bam) as fh:
+        ucsc = target_depths(fh, [("chr17", 1000, 2000)])
+        b37 = target_depths(fh, [("17", 1000, 2000)])
+        absent = target_depths(fh, [("chr3", 0, 100)])
+    assert ucsc.mean() > 10 and (b37 == ucsc).all() and not absent.any()
+
+
+def test_qc_targets_off_a_partial_reference_are_not_measured():
+    """Whole-genome QC on a chr7-only reference measures the chr7 exons only (ERBB2 on 17 cannot be covered)."""
+    from erbbscreen.preflight import on_reference
+
+    exons = [("7", 100, 200), ("17", 100, 200), ("chr7", 300, 400)]
+    assert on_reference(exons, {"chr7": 159138663}) == [("7", 100, 200), ("chr7", 300, 400)]

@@ -514,15 +514,17 @@ def match_contigs(transcripts: dict, references) -> dict:
     return {g: dataclasses.replace(t, chrom=contig_alias(t.chrom, references) or t.chrom) for g, t in transcripts.items()}
 
 
-def check_hotspots_against_fasta(hotspots_df: pd.DataFrame, fasta_path) -> list:
+def check_hotspots_against_fasta(hotspots_df: pd.DataFrame, fasta_path, partial_ok: bool = False) -> list:
     """Problems (empty list = all good): each codon's reference bases must translate to ``ref_aa``.
 
     Bases are read at pos1, pos2, pos3 (1-based) and complemented on the '-' strand, so the string is
-    the codon 5'->3' on the coding strand.
+    the codon 5'->3' on the coding strand. With ``partial_ok`` a codon on a contig the FASTA lacks, or on N
+    bases (a reference holding only some chromosomes, an N-padded slice), is no problem: the hotspot stage
+    reports it not_evaluable. At least one codon must then be checkable (else the naming/build is wrong).
     """
     import pysam
 
-    problems = []
+    problems, checked = [], 0
     try:
         fa = pysam.FastaFile(str(fasta_path))
     except (OSError, ValueError) as exc:
@@ -535,8 +537,9 @@ def check_hotspots_against_fasta(hotspots_df: pd.DataFrame, fasta_path) -> list:
             label = f"{row['gene']} codon {row['codon']} ({row['ref_aa']}{row['codon']})"
             chrom = str(row["chrom"])
             if chrom not in lengths:
-                problems.append(f"{where}{label}: contig '{chrom}' is not in FASTA {fasta_path}"
-                                f"{_contig_hint(chrom, lengths)}")
+                if not partial_ok:
+                    problems.append(f"{where}{label}: contig '{chrom}' is not in FASTA {fasta_path}"
+                                    f"{_contig_hint(chrom, lengths)}")
                 continue
             pos = [int(row[c]) for c in ("pos1", "pos2", "pos3")]
             if max(pos) > lengths[chrom]:
@@ -544,6 +547,9 @@ def check_hotspots_against_fasta(hotspots_df: pd.DataFrame, fasta_path) -> list:
                                 f"({lengths[chrom]} bp); wrong genome build?")
                 continue
             bases = "".join(fa.fetch(chrom, p - 1, p) for p in pos).upper()
+            if partial_ok and "N" in bases:
+                continue
+            checked += 1
             if row["strand"] == "-":
                 bases = complement(bases)
             aa = translate_codon(bases)
@@ -552,6 +558,9 @@ def check_hotspots_against_fasta(hotspots_df: pd.DataFrame, fasta_path) -> list:
                     f"{where}{label}: reference codon at {chrom}:{pos[0]},{pos[1]},{pos[2]} (strand {row['strand']}) "
                     f"is {bases} = {aa}, expected {row['ref_aa']}; wrong genome build, wrong strand or shifted "
                     f"positions in the hotspot table")
+    if partial_ok and not checked and len(hotspots_df):
+        problems.append(f"no codon of the hotspot table lies on sequence of FASTA {fasta_path} (contigs absent or N): "
+                        f"wrong contig naming or genome build? (FASTA contigs: {', '.join(list(lengths)[:5])}...)")
     return problems
 
 

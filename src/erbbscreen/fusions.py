@@ -669,7 +669,11 @@ def detect(bam_path, transcripts: dict, domains=None, fasta=None, settings: dict
             return FusionResult("not_evaluable", f"{gene} not in the annotation/reference: its contig {gtx.chrom} "
                                 f"(transcripts BED12) is not in the alignment header (a reference holding only some "
                                 f"chromosomes, or another genome build)", contigs=contigs)
-        if fa is not None and gtx.chrom in fa.references and not _has_sequence(fa, gtx):
+        if fa is not None and gtx.chrom not in fa.references:
+            return FusionResult("not_evaluable", f"{gene} not in the annotation/reference: its contig {gtx.chrom} is "
+                                f"not in the reference FASTA (a reference holding only some chromosomes)",
+                                contigs=contigs)
+        if fa is not None and not _has_sequence(fa, gtx):
             return FusionResult("not_evaluable", f"{gene} not in the annotation/reference: the reference sequence "
                                 f"of {gene} ({gtx.chrom}:{gtx.start + 1}-{gtx.end}) is all N", contigs=contigs)
         region = Region(gtx.chrom, max(0, gtx.start - s["flank"]), min(lengths[gtx.chrom], gtx.end + s["flank"]))

@@ -148,6 +148,11 @@ class Codon:
         return (self.gene, int(self.codon))
 
     @property
+    def in_reference(self) -> bool:
+        """False when the reference FASTA lacks the codon's contig or has N there (partial reference)."""
+        return bool(self.ref_codon)
+
+    @property
     def label(self) -> str:
         return f"{self.gene} {self.ref_aa}{self.codon}"
 
@@ -203,13 +208,18 @@ def load_codons(hotspots, fasta) -> list:
             pos = (int(row.pos1), int(row.pos2), int(row.pos3))
             label = f"{row.gene} {row.ref_aa}{row.codon}"
             contig = resolve_contig(str(row.chrom), fa.references)
-            if contig is None:
-                problems.append(f"{label}: contig {row.chrom!r} not in FASTA {fasta} (also tried the other 'chr' style)")
+            if contig is None:  # a reference holding only some chromosomes: reported not_evaluable per codon
+                codons.append(Codon(str(row.gene), int(row.codon), str(row.ref_aa), str(row.chrom), str(row.strand),
+                                    pos, ""))
                 continue
             if max(pos) > fa.get_reference_length(contig):
                 problems.append(f"{label}: position {max(pos)} beyond the end of {contig}; wrong genome build?")
                 continue
             bases = "".join(fa.fetch(contig, p - 1, p) for p in pos).upper()
+            if "N" in bases:  # an N-padded or mostly-N reference: no sequence to call against
+                codons.append(Codon(str(row.gene), int(row.codon), str(row.ref_aa), str(row.chrom), str(row.strand),
+                                    pos, ""))
+                continue
             if row.strand == "-":
                 bases = complement(bases)
             if translate_codon(bases) != row.ref_aa:
@@ -220,6 +230,9 @@ def load_codons(hotspots, fasta) -> list:
                                 pos, bases))
     if problems:
         raise InputError(problems, header="Hotspot table does not match the reference")
+    if codons and not any(cd.in_reference for cd in codons):
+        raise InputError([f"no hotspot codon lies on sequence of FASTA {fasta} (contigs absent or N): wrong contig "
+                          f"naming or genome build?"], header="Hotspot table does not match the reference")
     return codons
 
 
@@ -387,9 +400,11 @@ def count_codons(bam_path, codons, params: dict | None = None, reference=None) -
     with pysam.AlignmentFile(str(bam_path), mode, **kwargs) as bam:
         contigs = bam.references
         for cd in codons:
-            if resolve_contig(cd.chrom, contigs) is None:
+            if not cd.in_reference:
+                rows.append((cd.gene, cd.codon, "missing_reference", cd.chrom, 1))
+            elif resolve_contig(cd.chrom, contigs) is None:
                 rows.append((cd.gene, cd.codon, "missing_contig", cd.chrom, 1))
-        for contig, s, e, group in _groups(codons, contigs):
+        for contig, s, e, group in _groups([cd for cd in codons if cd.in_reference], contigs):
             frags = {cd.key: {} for cd in group}
             filt = {cd.key: Counter() for cd in group}
             for read in bam.fetch(contig, s, e):
@@ -458,6 +473,7 @@ class CodonObs:
     lowqual: int = 0
     filtered: Counter = None
     missing_contig: bool = False
+    missing_reference: bool = False
 
     @property
     def depth(self) -> int:
@@ -488,6 +504,8 @@ def observations(counts: pd.DataFrame) -> dict:
             o.filtered[row.allele] += n
         elif row.kind == "missing_contig":
             o.missing_contig = True
+        elif row.kind == "missing_reference":
+            o.missing_reference = True
     return dict(out)
 
 
@@ -553,6 +571,7 @@ def build_background(normal_counts: dict, codons, params: dict | None = None) ->
     w_min, w_max = float(p["prior_weight"]["min"]), float(p["prior_weight"]["max"])
     usable = {s: observations(c) for s, c in normal_counts.items() if counts_failed(c) is None}
     alt_n, dep_n, nn, germ = Counter(), Counter(), Counter(), Counter()
+    codons = [cd for cd in codons if cd.in_reference]
     for obs in usable.values():
         for cd in codons:
             o = obs.get(cd.key)
@@ -799,6 +818,11 @@ def call_sample(counts: pd.DataFrame, codons, sample: dict, background: pd.DataF
         depth = o.depth
         n_by_class = {cls: o.n(cls) for cls in OBS_CLASSES}
         res = dict(cd=cd, obs=o, depth=depth, tests=[], main=None, others=[], germline=False, germline_reason="")
+        if not cd.in_reference:
+            res["fixed_reason"] = (f"codon not in the reference: contig {cd.chrom} is absent from the reference FASTA "
+                                   f"or N at {cd.chrom}:{min(cd.positions)}-{max(cd.positions)} (partial reference)")
+            results.append(res)
+            continue
         if o.missing_contig:
             res["fixed_reason"] = f"contig {cd.chrom} not in the alignment header (also tried the other 'chr' style)"
             results.append(res)

@@ -265,10 +265,13 @@ def merge_intervals(intervals):
 
 def target_depths(bam: pysam.AlignmentFile, intervals, min_mapq: int = 0) -> np.ndarray:
     """Per-base unique depth over ``intervals`` (duplicates, secondary, QC-fail and unmapped reads excluded)."""
+    from erbbscreen.annotation import contig_alias
+
     chunks = []
     refs = set(bam.references)
     for chrom, s, e in intervals:
-        if chrom not in refs:
+        chrom = contig_alias(chrom, refs)   # bundled GRCh37 exons say '7', a UCSC hg19 BAM 'chr7'
+        if chrom is None:
             chunks.append(np.zeros(e - s, dtype=np.int32))
             continue
         cov = bam.count_coverage(chrom, s, e, quality_threshold=0,
@@ -344,6 +347,14 @@ def apply_thresholds(metrics: dict, qc: dict, panel_mode: bool) -> list[str]:
     return reasons
 
 
+def on_reference(intervals, ref_contigs: dict) -> list[tuple[str, int, int]]:
+    """Intervals on contigs the reference has (``chr7`` = ``7``): a reference holding only some chromosomes
+    cannot be measured elsewhere, and the stages report those genes not_evaluable themselves."""
+    from erbbscreen.annotation import contig_alias
+
+    return [iv for iv in intervals if contig_alias(iv[0], ref_contigs) is not None]
+
+
 def qc_targets(panel_bed: str | None, transcripts_bed: str | None) -> list[tuple[str, int, int]]:
     """The regions whose depth QC measures: the panel targets, or in whole-genome mode the annotated exons."""
     if panel_bed:
@@ -399,7 +410,8 @@ def run_sample_qc(sample: dict, link: str, out_tsv: str, *, fasta: str, build: s
     metrics = {}
     if not problems:
         try:
-            metrics = measure_qc(link, qc_targets(panel_bed, transcripts_bed), panel_bed,
+            metrics = measure_qc(link, on_reference(qc_targets(panel_bed, transcripts_bed), fasta_contigs(fasta)),
+                                 panel_bed,
                                  fasta if is_cram else None, threads, qc.get("max_insert_size_sample", 200000))
         except (OSError, ValueError, pysam.utils.SamtoolsError) as exc:
             problems.append(f"reading failed ({str(exc).strip()[:300]}); the file is probably truncated or "
@@ -440,7 +452,7 @@ def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) 
 
         # The bundled GRCh38 table says chr12, GRCh37 says 12: a prefix-only difference is unambiguous.
         hotspots = harmonize_chroms(read_hotspots(paths["hotspots"]), fasta_contigs(paths["fasta"]))
-        problems = check_hotspots_against_fasta(hotspots, paths["fasta"])
+        problems = check_hotspots_against_fasta(hotspots, paths["fasta"], partial_ok=True)
         if problems:
             raise InputError(problems, header=f"Hotspot table {paths['hotspots']} does not match the reference "
                                               f"{paths['fasta']}")
