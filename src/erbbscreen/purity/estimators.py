@@ -206,7 +206,7 @@ def amplification_bound(segs: pd.DataFrame, s: dict) -> Estimate:
     est = Estimate("amplification_bound", lower_bound_only=True)
     if segs is None or not len(segs):
         return est
-    ok = segs[(segs["bins"] >= 3) & (segs["log2"] >= pl["amplification_min_log2"])
+    ok = segs[(segs["bins"] >= s["segment"]["min_bins"]) & (segs["log2"] >= pl["amplification_min_log2"])
               & (segs["log2"] / segs["log2_se"] >= pl["amplification_z"])]
     if not len(ok):
         est.evidence = "no significant amplification"
