@@ -74,7 +74,7 @@ def combine(sample: dict, ests: dict, s: dict, lod: tuple = (None, "")) -> Purit
         used = [vaf]
     amp = ests.get("amplification_bound")
     if data is None and amp is not None and amp.ok and st == PLASMA:
-        data = (amp.value, amp.low, 1.0, "amplification_bound (lower bound only)")
+        data = (amp.value, amp.low, 1.0, "amplification_bound")
         used = [amp]
     if data is not None and amp is not None and amp.ok and data[0] < amp.low - tol:
         res.warnings.append(f"DISAGREEMENT: estimate {data[0]:.3f} below the amplification bound {amp.low:.3f}")
@@ -90,6 +90,9 @@ def combine(sample: dict, ests: dict, s: dict, lod: tuple = (None, "")) -> Purit
     elif data is not None:
         res.purity, res.low, res.high, res.source = round(data[0], 4), round(data[1], 4), round(data[2], 4), data[3]
         res.reason = "; ".join(f"{e.method}: {e.evidence}" for e in used)
+        if data[3] == "amplification_bound":
+            res.reason = ("ctDNA present (amplification), fraction known only as a LOWER BOUND: no SNV, no measurable "
+                          "allelic imbalance; " + res.reason)
     else:
         why = "; ".join(f"{k}: {e.evidence}" for k, e in ests.items() if e.evidence)
         res.lod = lod[0]
@@ -181,7 +184,8 @@ def tumor_fraction_row(res: PurityResult) -> dict:
         max_vaf = vaf.counts["alt_reads"] / vaf.counts["depth"]
     details = {"method": "sample_sheet" if res.source == "sheet" else res.source, "purity_low": res.low,
                "purity_high": res.high, "states": res.states, "warnings": res.warnings, "max_vaf": max_vaf,
-               "data_estimate": res.data_estimate, "lod": res.lod, "clonal_power": res.clonal_power}
+               "data_estimate": res.data_estimate, "lod": res.lod, "clonal_power": res.clonal_power,
+               "lower_bound_only": res.source == "amplification_bound"}
     if res.purity is not None:
         ev = (f"{'tumour purity' if res.sample_type == TISSUE else 'ctDNA fraction'} {res.purity:.3g} "
               f"[{res.low:.3g}-{res.high:.3g}] ({res.source})")
