@@ -117,15 +117,18 @@ def combine(sample: dict, ests: dict, s: dict, lod: tuple = (None, "")) -> Purit
 # purity-aware absence: power to see a clonal heterozygous mutation
 # ---------------------------------------------------------------------------------------------------------------
 
-def local_cn(segs: pd.DataFrame | None, chrom: str, pos: int, p: float) -> float:
-    """Tumour copy number at a position from its segment's log2 at purity p (2 when unknown)."""
+def local_cn(segs: pd.DataFrame | None, chrom: str, pos: int, p: float, min_bins: int = 5,
+             max_cn: float = 12) -> float:
+    """Tumour copy number at a position from its segment's log2 at purity p, clipped to [1, max_cn]; 2 when unknown
+    or when the segment has fewer than ``min_bins`` bins (a few over-captured baits are not a copy number)."""
     if segs is None or not len(segs) or not p:
         return 2.0
-    sel = segs[(segs["chrom"] == str(chrom)) & (segs["start"] < pos) & (segs["end"] >= pos)]
+    sel = segs[(segs["chrom"] == str(chrom)) & (segs["start"] < pos) & (segs["end"] >= pos)
+               & (segs["bins"] >= min_bins)]
     if not len(sel):
         return 2.0
     ratio = 2 ** float(sel.iloc[0]["log2"])
-    return max(1.0, (2 * ratio - 2 * (1 - p)) / p)
+    return min(float(max_cn), max(1.0, (2 * ratio - 2 * (1 - p)) / p))
 
 
 def clonal_power(hs: pd.DataFrame, res: PurityResult, segs: pd.DataFrame | None, s: dict) -> dict:
@@ -144,7 +147,7 @@ def clonal_power(hs: pd.DataFrame, res: PurityResult, segs: pd.DataFrame | None,
         if n is None or k is None or n <= 0:
             continue
         pos = int(str(r.get("positions", "0")).split(",")[0] or 0)
-        c = local_cn(segs, r.get("chrom", ""), pos, res.purity)
+        c = local_cn(segs, r.get("chrom", ""), pos, res.purity, s["segment"]["min_bins"], s["segment"]["max_cn"])
         v = p / (2 * (1 - p) + p * c)
         pw = float(stats.binom.sf(int(k) - 1, int(n), v))
         out.setdefault(r["gene"], {})[str(r["codon"])] = {
