@@ -139,7 +139,13 @@ def mirrored_baf(k: np.ndarray, n: np.ndarray, phi: float = 1.0) -> tuple:
 def segment_table(cns: pd.DataFrame, cnr: pd.DataFrame | None, snps: pd.DataFrame, s: dict) -> pd.DataFrame:
     """One row per CNVkit segment: log2, bins, log2 SE (bin spread), SNPs, mirrored BAF and its test."""
     rows = []
-    phi = overdispersion(snps["allele2"].to_numpy(), snps["depth"].to_numpy()) if len(snps) else 1.0
+    # over-dispersion from the SNPs of copy-neutral segments (imbalanced segments would inflate it)
+    neutral = np.zeros(len(snps), dtype=bool)
+    for _, seg in cns[cns["log2"].abs() <= s["segment"]["neutral_log2"]].iterrows():
+        neutral |= ((snps["chrom"].astype(str) == str(seg["chromosome"])) & (snps["pos"] > int(seg["start"]))
+                    & (snps["pos"] <= int(seg["end"]))).to_numpy()
+    ref = snps[neutral] if neutral.sum() >= 10 else snps
+    phi = overdispersion(ref["allele2"].to_numpy(), ref["depth"].to_numpy()) if len(ref) else 1.0
     for _, seg in cns.iterrows():
         chrom, start, end = str(seg["chromosome"]), int(seg["start"]), int(seg["end"])
         v = float(seg["log2"])
