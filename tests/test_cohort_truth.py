@@ -112,6 +112,23 @@ def test_design_limit_cases_present():
     assert by["P09-T"]["expected"]["KRAS"]["status"] == "not_evaluable"
     assert by["P11-T"]["expected"]["NRG1_FUSION"]["status"] == "not_evaluable"
     assert by["P01-L"]["sheet_purity"] is None and by["P06-T"]["sheet_purity"] is None
+    # purity limit cases (issue #9): no purity in the sheet, truth recorded
+    assert all(by[s]["sheet_purity"] is None for s in ("P12-T", "P13-L", "P14-T"))
+    assert by["P12-T"]["purity"] == 0.35 and {"type": "cn", "region": "ERBB2_amplicon", "cn": 8} in by["P12-T"]["events"]
+    assert {e.get("cn") for e in by["P12-T"]["events"] if "chrom" in e} == {1, 3}      # contig/arm gains and losses
+    assert not [e for e in by["P12-T"]["events"] if e["type"] == "snv"]
+    assert by["P13-L"]["purity"] == 0.15 and not [e for e in by["P13-L"]["events"] if e["type"] == "snv"]
+    assert by["P14-T"]["events"] == [] and by["P14-T"]["expected"]["TUMOR_FRACTION"]["status"] == "not_evaluable"
+
+
+@needs_cohort
+def test_truth_records_true_purity_and_allelic_imbalance(truth):
+    """Every sample's true tumour fraction is in truth.json; CN events record the haplotype-A share that germline
+    het SNPs show there (the purity stage's allelic-imbalance truth)."""
+    for sid, s in truth["samples"].items():
+        assert 0 <= s["true_tumour_fraction"] <= 1
+    loss = [e for e in truth["samples"]["P12-T"]["planted"] if e["type"] == "copy_number" and e["tumour_cn"] == 1]
+    assert loss and all(e["expected_haplotype_a_fraction"] == pytest.approx(0.65 / 1.65) for e in loss)
 
 
 # ----------------------------------------------------------------------------------------------------------------

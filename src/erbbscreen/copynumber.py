@@ -392,7 +392,7 @@ def read_tumor_fraction(path) -> dict | None:
     return {"status": row.get("status", ""), "value": _float_or_none(row.get("value")),
             "method": details.get("method", "unknown"), "evidence": row.get("evidence", ""), "details": details,
             "low": _float_or_none(details.get("purity_low")), "high": _float_or_none(details.get("purity_high")),
-            "states": tuple(details.get("states") or ())}
+            "states": tuple(details.get("states") or ()), "lower_bound_only": bool(details.get("lower_bound_only"))}
 
 
 def resolve_purity(sample_type: str, sheet_purity=None, tumor_fraction: dict | None = None,
@@ -411,6 +411,11 @@ def resolve_purity(sample_type: str, sheet_purity=None, tumor_fraction: dict | N
             method = tumor_fraction.get("method") or "unknown"
             if method == "sample_sheet":
                 return Purity(tumor_fraction["value"], "sample_sheet", True)
+            if tumor_fraction.get("lower_bound_only"):      # e.g. implied by an amplification: no ApCN from it
+                note = f"fraction known only as >= {tumor_fraction['value']:g} ({method})"
+                if sample_type == PLASMA:
+                    return Purity(None, "unknown", False, note)
+                return Purity(float(s["default_purity"]), DEFAULT_PURITY_SOURCE, False, note)
             return Purity(float(tumor_fraction["value"]), f"estimated:{method}", True, low=tumor_fraction.get("low"),
                           high=tumor_fraction.get("high"), states=tuple(tumor_fraction.get("states") or ()))
         note = f"tumour fraction not estimated: {tumor_fraction.get('evidence') or tumor_fraction.get('status')}"

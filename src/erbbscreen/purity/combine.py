@@ -74,7 +74,7 @@ def combine(sample: dict, ests: dict, s: dict, lod: tuple = (None, "")) -> Purit
         used = [vaf]
     amp = ests.get("amplification_bound")
     if data is None and amp is not None and amp.ok and st == PLASMA:
-        data = (amp.value, amp.low, 1.0, "amplification_bound (lower bound only)")
+        data = (amp.value, amp.low, 1.0, "amplification_bound")
         used = [amp]
     if data is not None and amp is not None and amp.ok and data[0] < amp.low - tol:
         res.warnings.append(f"DISAGREEMENT: estimate {data[0]:.3f} below the amplification bound {amp.low:.3f}")
@@ -90,6 +90,9 @@ def combine(sample: dict, ests: dict, s: dict, lod: tuple = (None, "")) -> Purit
     elif data is not None:
         res.purity, res.low, res.high, res.source = round(data[0], 4), round(data[1], 4), round(data[2], 4), data[3]
         res.reason = "; ".join(f"{e.method}: {e.evidence}" for e in used)
+        if data[3] == "amplification_bound":
+            res.reason = ("ctDNA present (amplification), fraction known only as a LOWER BOUND: no SNV, no measurable "
+                          "allelic imbalance; " + res.reason)
     else:
         why = "; ".join(f"{k}: {e.evidence}" for k, e in ests.items() if e.evidence)
         res.lod = lod[0]
@@ -114,15 +117,18 @@ def combine(sample: dict, ests: dict, s: dict, lod: tuple = (None, "")) -> Purit
 # purity-aware absence: power to see a clonal heterozygous mutation
 # ---------------------------------------------------------------------------------------------------------------
 
-def local_cn(segs: pd.DataFrame | None, chrom: str, pos: int, p: float) -> float:
-    """Tumour copy number at a position from its segment's log2 at purity p (2 when unknown)."""
+def local_cn(segs: pd.DataFrame | None, chrom: str, pos: int, p: float, min_bins: int = 5,
+             max_cn: float = 12) -> float:
+    """Tumour copy number at a position from its segment's log2 at purity p, clipped to [1, max_cn]; 2 when unknown
+    or when the segment has fewer than ``min_bins`` bins (a few over-captured baits are not a copy number)."""
     if segs is None or not len(segs) or not p:
         return 2.0
-    sel = segs[(segs["chrom"] == str(chrom)) & (segs["start"] < pos) & (segs["end"] >= pos)]
+    sel = segs[(segs["chrom"] == str(chrom)) & (segs["start"] < pos) & (segs["end"] >= pos)
+               & (segs["bins"] >= min_bins)]
     if not len(sel):
         return 2.0
     ratio = 2 ** float(sel.iloc[0]["log2"])
-    return max(1.0, (2 * ratio - 2 * (1 - p)) / p)
+    return min(float(max_cn), max(1.0, (2 * ratio - 2 * (1 - p)) / p))
 
 
 def clonal_power(hs: pd.DataFrame, res: PurityResult, segs: pd.DataFrame | None, s: dict) -> dict:
@@ -141,7 +147,7 @@ def clonal_power(hs: pd.DataFrame, res: PurityResult, segs: pd.DataFrame | None,
         if n is None or k is None or n <= 0:
             continue
         pos = int(str(r.get("positions", "0")).split(",")[0] or 0)
-        c = local_cn(segs, r.get("chrom", ""), pos, res.purity)
+        c = local_cn(segs, r.get("chrom", ""), pos, res.purity, s["segment"]["min_bins"], s["segment"]["max_cn"])
         v = p / (2 * (1 - p) + p * c)
         pw = float(stats.binom.sf(int(k) - 1, int(n), v))
         out.setdefault(r["gene"], {})[str(r["codon"])] = {
@@ -181,7 +187,8 @@ def tumor_fraction_row(res: PurityResult) -> dict:
         max_vaf = vaf.counts["alt_reads"] / vaf.counts["depth"]
     details = {"method": "sample_sheet" if res.source == "sheet" else res.source, "purity_low": res.low,
                "purity_high": res.high, "states": res.states, "warnings": res.warnings, "max_vaf": max_vaf,
-               "data_estimate": res.data_estimate, "lod": res.lod, "clonal_power": res.clonal_power}
+               "data_estimate": res.data_estimate, "lod": res.lod, "clonal_power": res.clonal_power,
+               "lower_bound_only": res.source == "amplification_bound"}
     if res.purity is not None:
         ev = (f"{'tumour purity' if res.sample_type == TISSUE else 'ctDNA fraction'} {res.purity:.3g} "
               f"[{res.low:.3g}-{res.high:.3g}] ({res.source})")

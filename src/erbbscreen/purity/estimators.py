@@ -52,11 +52,9 @@ def estimate_snp_imbalance(segs: pd.DataFrame, s: dict) -> Estimate:
         elif abs(v) <= sg["neutral_log2"]:
             state, f = "copy-neutral LOH", lambda x: 1 - 2 * x
         else:
-            ratio = 2 ** v
-            p_gain = 1 / b - 2 if b > 0 else float("inf")
-            if not (0 < p_gain <= 1 and abs((2 * ratio - 2) - p_gain) <= max(0.1, 3 * r["log2_se"] * 2 * ratio)):
-                continue       # amplification or multi-copy gain: the B-allele share alone does not fix purity
-            state, f = "single-copy gain", lambda x: 1 / x - 2
+            # a gain keeps the minor allele at one copy: b = 1/(2R) whatever the purity (state (n + 1, 1) at p and
+            # (m + 1, 1) at p n/m look the same), so its B-allele share does not fix purity
+            continue
         p = _clip01(f(b))
         dp = abs(f(min(0.5, b + bse)) - f(max(1e-3, b - bse))) / 2
         if not 0 < p <= 1:
@@ -145,7 +143,8 @@ def estimate_segment_fit(segs: pd.DataFrame, s: dict, grid=None) -> Estimate:
         k = int(np.argmin(d))
         r = use.iloc[j]
         parts.append(f"{r['chrom']}:{r['start'] + 1}-{r['end']} {int(states[k, 0])}+{int(states[k, 1])}")
-        anchors += int(states[k, 1] == 0 and has_b[j])
+        r_imb = has_b[j] and r["imbalance_p"] < sg["imbalance_p"] and 0.5 - r["baf"] >= sg["min_imbalance"]
+        anchors += int(states[k, 1] == 0 and r_imb)      # a measured allele loss, not a depth-only state
     # only a segment that lost an allele (measured by its SNPs) pins purity: with the minor allele kept at one
     # copy, (n + 1, 1) at purity p and (m + 1, 1) at p n / m give the same depth and B-allele fraction
     est.counts["allele_loss_segments"] = anchors
@@ -206,7 +205,7 @@ def amplification_bound(segs: pd.DataFrame, s: dict) -> Estimate:
     est = Estimate("amplification_bound", lower_bound_only=True)
     if segs is None or not len(segs):
         return est
-    ok = segs[(segs["bins"] >= 3) & (segs["log2"] >= pl["amplification_min_log2"])
+    ok = segs[(segs["bins"] >= s["segment"]["min_bins"]) & (segs["log2"] >= pl["amplification_min_log2"])
               & (segs["log2"] / segs["log2_se"] >= pl["amplification_z"])]
     if not len(ok):
         est.evidence = "no significant amplification"

@@ -104,9 +104,21 @@ def het_snps(sample_counts: pd.DataFrame, normal_counts: pd.DataFrame | None, s:
 _B_GRID = np.linspace(0.0, 0.5, 201)
 
 
-def mirrored_baf(k: np.ndarray, n: np.ndarray) -> tuple:
+def overdispersion(k: np.ndarray, n: np.ndarray) -> float:
+    """Allele-count over-dispersion of the sample's het SNPs (capture, mapping and reference bias on top of the
+    binomial): median of (k - n/2)^2 / (n/4) over all SNPs divided by the chi-square(1) median 0.455, at least 1.
+    Robust because most SNPs sit in balanced regions; it deflates the imbalance test of every segment."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if k.size < 10:
+        return 1.0
+    return max(1.0, float(np.median((k - n / 2) ** 2 / (n / 4))) / 0.455)
+
+
+def mirrored_baf(k: np.ndarray, n: np.ndarray, phi: float = 1.0) -> tuple:
     """Maximum-likelihood minor-allele fraction b in [0, 0.5] of SNPs with unknown phase: each SNP's count k of one
-    allele ~ 0.5 Bin(n, b) + 0.5 Bin(n, 1 - b). Returns (b, se, p-value of the likelihood-ratio test b = 0.5)."""
+    allele ~ 0.5 Bin(n, b) + 0.5 Bin(n, 1 - b). Returns (b, se, p-value of the likelihood-ratio test b = 0.5), the
+    test statistic and SE scaled by the over-dispersion ``phi`` (quasi-likelihood)."""
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
     if k.size == 0:
@@ -117,16 +129,23 @@ def mirrored_baf(k: np.ndarray, n: np.ndarray) -> tuple:
     ll = (np.logaddexp(l1, l2) + np.log(0.5)).sum(axis=1)
     i = int(np.argmax(ll))
     bhat = float(_B_GRID[i])
-    lr = 2 * (ll[i] - ll[-1])
+    lr = 2 * (ll[i] - ll[-1]) / phi
     pval = float(stats.chi2.sf(max(lr, 0.0), 1))
-    inside = _B_GRID[ll >= ll[i] - 0.5]            # +- 1 SE from the profile (delta log-lik 0.5)
-    se = max(float(inside.max() - inside.min()) / 2, 0.5 / math.sqrt(max(n.sum(), 1.0)))
+    inside = _B_GRID[ll >= ll[i] - 0.5 * phi]      # +- 1 SE from the profile (delta log-lik 0.5, x phi)
+    se = max(float(inside.max() - inside.min()) / 2, 0.5 * math.sqrt(phi / max(n.sum(), 1.0)))
     return bhat, se, pval
 
 
 def segment_table(cns: pd.DataFrame, cnr: pd.DataFrame | None, snps: pd.DataFrame, s: dict) -> pd.DataFrame:
     """One row per CNVkit segment: log2, bins, log2 SE (bin spread), SNPs, mirrored BAF and its test."""
     rows = []
+    # over-dispersion from the SNPs of copy-neutral segments (imbalanced segments would inflate it)
+    neutral = np.zeros(len(snps), dtype=bool)
+    for _, seg in cns[cns["log2"].abs() <= s["segment"]["neutral_log2"]].iterrows():
+        neutral |= ((snps["chrom"].astype(str) == str(seg["chromosome"])) & (snps["pos"] > int(seg["start"]))
+                    & (snps["pos"] <= int(seg["end"]))).to_numpy()
+    ref = snps[neutral] if neutral.sum() >= 10 else snps
+    phi = overdispersion(ref["allele2"].to_numpy(), ref["depth"].to_numpy()) if len(ref) else 1.0
     for _, seg in cns.iterrows():
         chrom, start, end = str(seg["chromosome"]), int(seg["start"]), int(seg["end"])
         v = float(seg["log2"])
@@ -141,8 +160,9 @@ def segment_table(cns: pd.DataFrame, cnr: pd.DataFrame | None, snps: pd.DataFram
         se = (sd / math.sqrt(max(nb, 1))) if math.isfinite(sd) else 0.1
         se = math.hypot(se, s["segment"]["log2_sd_floor"])
         sub = snps[(snps["chrom"].astype(str) == chrom) & (snps["pos"] > start) & (snps["pos"] <= end)]
-        b, bse, p = mirrored_baf(sub["allele2"].to_numpy(), sub["depth"].to_numpy()) if len(sub) else (
+        b, bse, p = mirrored_baf(sub["allele2"].to_numpy(), sub["depth"].to_numpy(), phi) if len(sub) else (
             float("nan"), float("nan"), 1.0)
         rows.append(dict(chrom=chrom, start=start, end=end, log2=v, bins=nb, log2_se=se, snps=len(sub),
-                         snp_depth=int(sub["depth"].sum()) if len(sub) else 0, baf=b, baf_se=bse, imbalance_p=p))
+                         snp_depth=int(sub["depth"].sum()) if len(sub) else 0, baf=b, baf_se=bse, imbalance_p=p,
+                         overdispersion=phi))
     return pd.DataFrame(rows)
