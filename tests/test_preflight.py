@@ -208,3 +208,39 @@ def test_cram_input_is_linked_indexed_and_measured(tmp_path, ref):
     assert int(row["reads"]) == 800
     assert (tmp_path / "results" / "s.cram.crai").is_file()
     assert not (inputs / "good.cram.crai").exists()
+
+
+def _depth_by_pysam(bam, intervals, exclude=0xF04):
+    """Independent per-base count: pysam's pileup counts of A/C/G/T per position (no N bases in these reads)."""
+    import numpy as np
+    out = []
+    with pysam.AlignmentFile(bam) as fh:
+        for chrom, s, e in intervals:
+            cov = fh.count_coverage(chrom, s, e, quality_threshold=0, read_callback=lambda r: not (r.flag & exclude))
+            out.append(np.sum(np.vstack([np.asarray(c) for c in cov]), axis=0))
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("executable", [True, False], ids=["samtools-executable", "pysam-bundled"])
+def test_target_depth_matches_per_base_counts(tmp_path, ref, monkeypatch, executable):
+    """QC target depth (one samtools depth pass) equals a per-base count over the same bases, whichever samtools
+    runs it; a target on a contig the BAM lacks counts as depth 0; duplicates and supplementary reads are out."""
+    import numpy as np
+    from erbbscreen import samtools
+    from erbbscreen.preflight import target_depths
+    if not executable:
+        monkeypatch.setattr(samtools.shutil, "which", lambda name: None)
+    bam = write_bam(tmp_path / "d.bam", ref["seqs"], n_pairs=300)
+    marked = str(tmp_path / "marked.bam")
+    with pysam.AlignmentFile(bam) as src, pysam.AlignmentFile(marked, "wb", template=src) as out:
+        for i, r in enumerate(src):
+            if i % 7 == 0:
+                r.flag |= 0x400 if i % 2 else 0x800
+            out.write(r)
+    pysam.index(marked)
+    intervals = [("chr12", 2900, 3600), ("chr17", 950, 2100)]
+    depth = target_depths(marked, intervals + [("chrX", 0, 50)])
+    assert depth.size == 700 + 1150 + 50
+    assert np.array_equal(depth[:1850], _depth_by_pysam(marked, intervals))
+    assert depth[1850:].sum() == 0 and depth[:1850].sum() > 0
+    assert depth[:1850].sum() < _depth_by_pysam(marked, intervals, exclude=0x4).sum()
