@@ -118,20 +118,24 @@ def bin_base_counts(path: str, bins, **kwargs) -> np.ndarray:
     ``samtools bedcov`` reports with the same filters (``exclude_flags``, ``min_mapq``, ``include_deletions``)."""
     bins = list(bins)
     union = merge_intervals([b for b in bins if b[2] > b[1]])
-    depth = region_depth(path, union, **kwargs)
-    cums = np.concatenate([[0], np.cumsum(depth)])
-    starts = {}
-    offset = 0
-    for chrom, s, e in union:
-        starts.setdefault(chrom, []).append((s, e, offset))
-        offset += e - s
-    index = {c: np.array(v, dtype=np.int64) for c, v in starts.items()}
+    cums = np.concatenate([[0], np.cumsum(region_depth(path, union, **kwargs))])
+    sizes = np.array([e - s for _, s, e in union], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     out = np.zeros(len(bins), dtype=np.int64)
-    for i, (chrom, s, e) in enumerate(bins):
-        if e <= s:
-            continue
-        spans = index[chrom]
-        k = np.searchsorted(spans[:, 0], s, side="right") - 1  # the union interval holding the bin
-        base = spans[k, 2] - spans[k, 0]
-        out[i] = cums[base + e] - cums[base + s]
+    chroms = np.array([b[0] for b in bins], dtype=object)
+    starts = np.array([b[1] for b in bins], dtype=np.int64)
+    ends = np.array([b[2] for b in bins], dtype=np.int64)
+    union_chroms = np.array([u[0] for u in union], dtype=object)
+    union_starts = np.array([u[1] for u in union], dtype=np.int64)
+    for chrom in set(union_chroms):
+        rows = np.flatnonzero((chroms == chrom) & (ends > starts))
+        on = np.flatnonzero(union_chroms == chrom)
+        k = on[np.searchsorted(union_starts[on], starts[rows], side="right") - 1]  # the union interval of each bin
+        base = offsets[k] - union_starts[k]
+        out[rows] = cums[base + ends[rows]] - cums[base + starts[rows]]
     return out
+
+
+def union_span(bins) -> int:
+    """Bases covered by ``bins`` (overlaps counted once)."""
+    return sum(e - s for _, s, e in merge_intervals([b for b in bins if b[2] > b[1]]))
