@@ -343,6 +343,16 @@ def run_sample_qc(sample: dict, link: str, out_tsv: str, *, fasta: str, build: s
     return row
 
 
+def link_and_qc(sample: dict, link: str, index_link: str, out_tsv: str, *, fasta: str, build: str, qc: dict,
+                panel_bed: str | None = None, transcripts_bed: str | None = None, threads: int = 1) -> dict:
+    """One sample's preflight job: :func:`link_sample` then :func:`run_sample_qc` (one process, so the
+    interpreter start-up and imports are paid once). Never raises for bad data."""
+    note = link_sample(sample["bam"], link, index_link, fasta=fasta, build=build)
+    print(f"{sample['sample_id']}: {note}", file=sys.stderr)
+    return run_sample_qc(sample, link, out_tsv, fasta=fasta, build=build, qc=qc, panel_bed=panel_bed,
+                         transcripts_bed=transcripts_bed, threads=threads)
+
+
 # ----------------------------------------------------------------------------------------------------- CLI
 def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) -> dict:
     """Everything checked before any job runs. Raises InputError for config/sheet/reference problems (the run
@@ -402,11 +412,10 @@ def main(argv=None) -> int:
             tmp = Path(args.out or f"{sid}.qc.tsv").with_suffix("")
             ext = "cram" if args.bam.lower().endswith(".cram") else "bam"
             link = f"{tmp}.link.{ext}"
-            link_sample(args.bam, link, link + (".crai" if ext == "cram" else ".bai"),
-                        fasta=paths["fasta"], build=paths["build"])
-            row = run_sample_qc({"sample_id": sid, "patient_id": sid, "sample_type": "tumor", "bam": args.bam},
-                                link, args.out or f"{sid}.qc.tsv", fasta=paths["fasta"], build=paths["build"],
-                                qc=config["qc"], panel_bed=paths["panel"], transcripts_bed=paths["transcripts"])
+            row = link_and_qc({"sample_id": sid, "patient_id": sid, "sample_type": "tumor", "bam": args.bam},
+                              link, link + (".crai" if ext == "cram" else ".bai"), args.out or f"{sid}.qc.tsv",
+                              fasta=paths["fasta"], build=paths["build"], qc=config["qc"], panel_bed=paths["panel"],
+                              transcripts_bed=paths["transcripts"])
             print("\t".join(f"{k}={v}" for k, v in row.items()))
             return 0 if row["status"] == "pass" else 1
         result = preflight_cohort(config)

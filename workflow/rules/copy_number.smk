@@ -28,6 +28,8 @@ rule cnv_bins:
         settings=CNV,
     log:
         "logs/copy_number/bins.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_bins.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -53,6 +55,8 @@ rule cnv_coverage:
         settings=CNV,
     log:
         "logs/copy_number/{sample}.coverage.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_coverage/{sample}.tsv"
     threads: 1
     resources:
         mem_mb=1500,
@@ -80,6 +84,8 @@ rule cnv_reference:
         wgs=CNV_WGS,
     log:
         "logs/copy_number/reference.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_reference.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -118,6 +124,8 @@ rule cnv_call:
         wgs=CNV_WGS,
     log:
         "logs/copy_number/{sample}.call.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_call/{sample}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -137,6 +145,8 @@ rule cnv_table:
         table="copy_number",
     log:
         "logs/copy_number/table.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_table.tsv"
     threads: 1
     resources:
         mem_mb=1000,

@@ -11,6 +11,8 @@ rule biomarkers_table:
         table="biomarkers",
     log:
         "logs/report/biomarkers_table.log",
+    benchmark:
+        "benchmarks/report/biomarkers_table.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -43,6 +45,8 @@ rule provenance:
         workflow_dir=workflow.basedir,
     log:
         "logs/report/provenance.log",
+    benchmark:
+        "benchmarks/report/provenance.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -67,6 +71,8 @@ rule report:
         plots=lambda w, input: dict(zip(sample_ids("tumor", "plasma"), input.plots)),
     log:
         "logs/report/report.log",
+    benchmark:
+        "benchmarks/report/report.tsv"
     threads: 1
     resources:
         mem_mb=2000,
