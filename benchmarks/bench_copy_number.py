@@ -47,6 +47,21 @@ def timed(cmd, **kw) -> dict:
     return {"wall": wall, "cpu": cpu}
 
 
+def cnvkit_cli_steps(exe: str, bam: str, targets: str, antitargets: str, reference: str, d: Path,
+                     method: str) -> dict:
+    """CNVkit's own per-sample chain as ``cnvkit.py`` commands (what ``batch`` runs per sample): name -> argv."""
+    d = Path(d)
+    return {
+        "coverage targets": [exe, "coverage", bam, targets, "-o", str(d / "s.targetcoverage.cnn")],
+        "coverage antitargets": [exe, "coverage", bam, antitargets, "-o", str(d / "s.antitargetcoverage.cnn")],
+        "fix": [exe, "fix", str(d / "s.targetcoverage.cnn"), str(d / "s.antitargetcoverage.cnn"), reference,
+                "-o", str(d / "s.cnr")],
+        "segment": [exe, "segment", "-m", method, str(d / "s.cnr"), "-o", str(d / "s.cns")],
+        "call": [exe, "call", str(d / "s.cns"), "-o", str(d / "s.call.cns")],
+        "scatter": [exe, "scatter", str(d / "s.cnr"), "-s", str(d / "s.cns"), "-o", str(d / "s-scatter.png")],
+    }
+
+
 def py(code: str) -> list:
     return [PY, "-c", code]
 
@@ -126,15 +141,8 @@ def main(argv=None) -> int:
             d = work / f"cli_{sid}"
             d.mkdir()
             method = args.segment_method or default_method  # the same segmentation as the stage
-            steps = [
-                [exe, "coverage", b, str(work / "t.bed"), "-o", str(d / "s.targetcoverage.cnn")],
-                [exe, "coverage", b, str(work / "a.bed"), "-o", str(d / "s.antitargetcoverage.cnn")],
-                [exe, "fix", str(d / "s.targetcoverage.cnn"), str(d / "s.antitargetcoverage.cnn"),
-                 str(work / "ref.cnn"), "-o", str(d / "s.cnr")],
-                [exe, "segment", "-m", method, str(d / "s.cnr"), "-o", str(d / "s.cns")],
-                [exe, "call", str(d / "s.cns"), "-o", str(d / "s.call.cns")],
-                [exe, "scatter", str(d / "s.cnr"), "-s", str(d / "s.cns"), "-o", str(d / "s-scatter.png")],
-            ]
+            steps = cnvkit_cli_steps(exe, b, str(work / "t.bed"), str(work / "a.bed"), str(work / "ref.cnn"), d,
+                                     method).values()
             tot = {"wall": 0.0, "cpu": 0.0}
             for cmd in steps:
                 t = timed(cmd)

@@ -886,3 +886,31 @@ def test_mini_whole_genome_mode_end_to_end(mini, tmp_path):
     by = {x.gene: x for x in calls}
     assert by["ERBB2"].call == "amplification", by["ERBB2"].reason
     assert by["ERBB3"].call != "amplification"
+
+
+@pytest.mark.parametrize("min_mapq", [0, 20])
+def test_target_coverage_equals_cnvkit_bedcov(mini, tmp_path, min_mapq):
+    """Target bins counted with one samtools depth pass give the .cnn CNVkit's own (pileup bedcov) coverage gives,
+    bin for bin, with duplicates, secondary and low-MAPQ reads and deletions in the BAM."""
+    from cnvlib.coverage import do_coverage
+
+    src = mini["c"]["bams"]["T-AMP"]
+    bam = str(tmp_path / "mixed.bam")
+    with pysam.AlignmentFile(src) as fh, pysam.AlignmentFile(bam, "wb", template=fh) as out:
+        for i, r in enumerate(fh):
+            if i % 5 == 0:
+                r.flag |= 0x400
+            if i % 13 == 0:
+                r.flag |= 0x100
+            if i % 7 == 0:
+                r.mapping_quality = 10
+            if i % 11 == 0:
+                r.cigarstring = "40M5D60M"
+            out.write(r)
+    pysam.index(bam)
+    targets = str(mini["o"] / "targets.bed")
+    ours, _ = cn.sample_coverage(bam, targets, str(mini["o"] / "antitargets.bed"), mini["c"]["fasta"], min_mapq)
+    cnvkit = do_coverage(targets, bam, False, min_mapq, 1, mini["c"]["fasta"])
+    assert len(ours) == len(cnvkit) > 100
+    pd.testing.assert_frame_equal(ours.data, cnvkit.data)
+    assert ours.data["depth"].sum() > 0

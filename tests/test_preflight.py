@@ -238,10 +238,9 @@ def test_target_depth_matches_b37_names_to_ucsc_bam(tmp_path, ref):
     from erbbscreen.preflight import target_depths
 
     bam = write_bam(tmp_path / "s.bam", ref["seqs"])
-    with pysam.AlignmentFile(bam) as fh:
-        ucsc = target_depths(fh, [("chr17", 1000, 2000)])
-        b37 = target_depths(fh, [("17", 1000, 2000)])
-        absent = target_depths(fh, [("chr3", 0, 100)])
+    ucsc = target_depths(bam, [("chr17", 1000, 2000)])
+    b37 = target_depths(bam, [("17", 1000, 2000)])
+    absent = target_depths(bam, [("chr3", 0, 100)])
     assert ucsc.mean() > 10 and (b37 == ucsc).all() and not absent.any()
 
 
@@ -251,3 +250,39 @@ def test_qc_targets_off_a_partial_reference_are_not_measured():
 
     exons = [("7", 100, 200), ("17", 100, 200), ("chr7", 300, 400)]
     assert on_reference(exons, {"chr7": 159138663}) == [("7", 100, 200), ("chr7", 300, 400)]
+
+
+def _depth_by_pysam(bam, intervals, exclude=0xF04):
+    """Independent per-base count: pysam's pileup counts of A/C/G/T per position (no N bases in these reads)."""
+    import numpy as np
+    out = []
+    with pysam.AlignmentFile(bam) as fh:
+        for chrom, s, e in intervals:
+            cov = fh.count_coverage(chrom, s, e, quality_threshold=0, read_callback=lambda r: not (r.flag & exclude))
+            out.append(np.sum(np.vstack([np.asarray(c) for c in cov]), axis=0))
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("executable", [True, False], ids=["samtools-executable", "pysam-bundled"])
+def test_target_depth_matches_per_base_counts(tmp_path, ref, monkeypatch, executable):
+    """QC target depth (one samtools depth pass) equals a per-base count over the same bases, whichever samtools
+    runs it; a target on a contig the BAM lacks counts as depth 0; duplicates and supplementary reads are out."""
+    import numpy as np
+    from erbbscreen import samtools
+    from erbbscreen.preflight import target_depths
+    if not executable:
+        monkeypatch.setattr(samtools.shutil, "which", lambda name: None)
+    bam = write_bam(tmp_path / "d.bam", ref["seqs"], n_pairs=300)
+    marked = str(tmp_path / "marked.bam")
+    with pysam.AlignmentFile(bam) as src, pysam.AlignmentFile(marked, "wb", template=src) as out:
+        for i, r in enumerate(src):
+            if i % 7 == 0:
+                r.flag |= 0x400 if i % 2 else 0x800
+            out.write(r)
+    pysam.index(marked)
+    intervals = [("chr12", 2900, 3600), ("chr17", 950, 2100)]
+    depth = target_depths(marked, intervals + [("chrX", 0, 50)])
+    assert depth.size == 700 + 1150 + 50
+    assert np.array_equal(depth[:1850], _depth_by_pysam(marked, intervals))
+    assert depth[1850:].sum() == 0 and depth[:1850].sum() > 0
+    assert depth[:1850].sum() < _depth_by_pysam(marked, intervals, exclude=0x4).sum()

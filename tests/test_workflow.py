@@ -87,6 +87,34 @@ def test_one_bad_sample_never_stops_the_cohort(tmp_path, cohort_dir):
     assert "missing.bam: file not found; fix:" in qc.loc["P2-T", "reasons"]
 
 
+def test_bam_and_cram_samples_are_linked_and_measured_in_one_job_each(tmp_path, cohort_dir):
+    """BAM and CRAM samples each get one preflight job (link + QC) writing a Snakemake benchmark record (wall,
+    CPU, peak RSS) under benchmarks/ of the run directory."""
+    import pysam
+
+    bam = cohort_dir / "bams" / "P09-T.bam"
+    cram = tmp_path / "P09-T.cram"
+    pysam.view("-C", "-T", str(cohort_dir / "reference" / "genome.fa"), "-o", str(cram), str(bam),
+               catch_stdout=False)
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("patient_id\tsample_id\tsample_type\tbam\tpurity\n"
+                     f"P1\tS-BAM\ttumor\t{bam}\t0.5\nP1\tS-CRAM\ttumor\t{cram}\t0.5\n")
+    cfg = cohort_config(tmp_path)
+    config = yaml.safe_load(cfg.read_text())
+    config["samples"] = str(sheet)
+    cfg.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "--cores", "2", "results/tables/qc.tsv", configfile=cfg)
+    assert proc.returncode == 0, output(proc)[-3000:]
+    qc = read_table(tmp_path / "results" / "tables" / "qc.tsv").set_index("sample_id")
+    assert qc.loc["S-BAM", "reads"] == qc.loc["S-CRAM", "reads"] != "0"
+    assert qc.loc["S-BAM", "mean_target_depth"] == qc.loc["S-CRAM", "mean_target_depth"]
+    assert (tmp_path / "results" / "preflight" / "S-CRAM" / "S-CRAM.cram.crai").is_file()
+    for rule, sample in (("preflight_qc", "S-BAM"), ("preflight_qc_cram", "S-CRAM")):
+        bench = tmp_path / "benchmarks" / "preflight" / rule / f"{sample}.tsv"
+        record = read_table(bench)
+        assert {"s", "max_rss", "cpu_time"} <= set(record.columns) and float(record["s"].iloc[0]) > 0
+
+
 @pytest.fixture(scope="module")
 def truth(cohort_dir):
     return json.loads((cohort_dir / "truth.json").read_text())

@@ -58,7 +58,6 @@ from pathlib import Path
 import pandas as pd
 import pysam
 import numpy as np
-from scipy import special, stats
 
 from erbbscreen.annotation import GENETIC_CODE, complement, read_hotspots, translate_codon
 from erbbscreen.errors import InputError
@@ -538,6 +537,8 @@ def _fit_prior_weight(pairs, mu: float, w_min: float, w_max: float) -> float:
     w to ``w_max`` (Poisson); sites that differ (site-specific artefacts) pull it down. Grid search, 61 points
     per range on a log scale.
     """
+    from scipy import special  # lazy: scipy.stats costs ~1 s of import; counting jobs never need it
+
     pairs = [(a, d) for a, d in pairs if d > 0]
     if not pairs or mu <= 0:
         return float(w_min)
@@ -686,6 +687,8 @@ class Background:
         Gamma-Poisson: a site's error rate ~ Gamma(shape, rate) (normals + pooled prior), counts Poisson given
         the rate; alt codons encoding the same amino acid are pooled (shapes add).
         """
+        from scipy import special  # lazy: scipy.stats costs ~1 s of import; counting jobs never need it
+
         ks = np.arange(kmax + 1)
         params = self._class_params(key, alt_codons, ref_codon, n_by_class)
         if not params:
@@ -946,6 +949,8 @@ def _codon_row(r, sample, p, bg, tumour_dna, test_vaf, test_basis, max_vaf, n_te
         ks.append(_k_required(bg, cd, alts, n_by_class, depth, p, st, n_tests))
     k_req = None if (not ks or any(k is None for k in ks)) else max(ks)
     lod = float(p["lod_vaf"][st])
+    from scipy import stats  # lazy: see _fit_prior_weight
+
     power = float(stats.binom.sf(k_req - 1, depth, test_vaf)) if k_req else 0.0
     power_lod = float(stats.binom.sf(k_req - 1, depth, lod)) if k_req else 0.0
     row.update(test_vaf=_fmt(test_vaf), power=_fmt(power, 3), power_at_lod=_fmt(power_lod, 3),
@@ -1284,6 +1289,15 @@ def run_call(counts, hotspots, fasta, sample: dict, out_table, out_biomarkers, o
              sorted(normals) or "none", {k: int(v) for k, v in table["status"].value_counts().items()},
              dict(zip(biom["biomarker"], biom["status"])))
     return table, biom, calls
+
+
+def run_count_and_call(bam, hotspots, fasta, sample: dict, out_counts, out_table, out_biomarkers, out_vcf, qc=None,
+                       background=None, matched_normals: dict | None = None, params=None):
+    """One tumour/plasma sample's hotspot job: :func:`run_count` then :func:`run_call` on the counts file it
+    wrote (one process, so the interpreter start-up and imports are paid once)."""
+    run_count(bam, hotspots, fasta, out_counts, qc=qc, params=params)
+    return run_call(out_counts, hotspots, fasta, sample, out_table, out_biomarkers, out_vcf, background=background,
+                    matched_normals=matched_normals, params=params)
 
 
 def _load_config_section(path) -> dict:

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pysam
 
+from erbbscreen import samtools
+from erbbscreen.samtools import EXCLUDE_WITH_SUPPLEMENTARY, merge_intervals, region_depth
 from erbbscreen.errors import InputError
 from erbbscreen.tables import write_table
 
@@ -222,7 +224,7 @@ def _flagstat(path: str, threads: int, fasta: str | None) -> dict:
     args = ["-@", str(max(threads - 1, 0))]
     if fasta:
         args = ["--input-fmt-option", f"reference={fasta}"] + args
-    text = pysam.flagstat(*args, path)
+    text = samtools.run("flagstat", *args, path)
     stats = {}
     for line in text.splitlines():
         count = int(line.split(" + ")[0])
@@ -253,50 +255,41 @@ def read_bed(path: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def merge_intervals(intervals):
-    merged = []
-    for chrom, s, e in sorted(intervals):
-        if merged and merged[-1][0] == chrom and s <= merged[-1][2]:
-            merged[-1] = (chrom, merged[-1][1], max(merged[-1][2], e))
-        else:
-            merged.append((chrom, s, e))
-    return merged
-
-
-def target_depths(bam: pysam.AlignmentFile, intervals, min_mapq: int = 0) -> np.ndarray:
-    """Per-base unique depth over ``intervals`` (duplicates, secondary, QC-fail and unmapped reads excluded)."""
+def target_depths(path: str, intervals, fasta: str | None = None, threads: int = 1) -> np.ndarray:
+    """Per-base unique depth over ``intervals`` (duplicates, secondary, supplementary, QC-fail and unmapped
+    reads excluded; deleted bases not counted): one ``samtools depth`` pass in C."""
     from erbbscreen.annotation import contig_alias
 
-    chunks = []
-    refs = set(bam.references)
-    for chrom, s, e in intervals:
-        chrom = contig_alias(chrom, refs)   # bundled GRCh37 exons say '7', a UCSC hg19 BAM 'chr7'
-        if chrom is None:
-            chunks.append(np.zeros(e - s, dtype=np.int32))
-            continue
-        cov = bam.count_coverage(chrom, s, e, quality_threshold=0,
-                                 read_callback=lambda r: not (r.flag & 0xF04) and r.mapping_quality >= min_mapq)
-        chunks.append(np.sum(np.vstack([np.asarray(c, dtype=np.int32) for c in cov]), axis=0))
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+    with pysam.AlignmentFile(path, reference_filename=fasta) as bam:
+        contigs = set(bam.references)
+    # bundled GRCh37 exons say '7', a UCSC hg19 BAM 'chr7'; a contig the alignment lacks keeps its name (depth 0)
+    intervals = [(contig_alias(c, contigs) or c, s, e) for c, s, e in intervals]
+    return region_depth(path, intervals, exclude_flags=EXCLUDE_WITH_SUPPLEMENTARY, fasta=fasta, threads=threads,
+                        contigs=contigs)
+
+
+#: read 1 of a proper pair, primary, not a duplicate (is_proper_pair, is_read1, not secondary/supplementary/dup)
+_INSERT_FLAG_MASK, _INSERT_FLAG_WANT = 0x2 | 0x40 | 0x100 | 0x400 | 0x800, 0x2 | 0x40
 
 
 def median_insert_size(bam: pysam.AlignmentFile, max_pairs: int) -> float | None:
+    """Median template length of the first ``max_pairs`` proper pairs (a bounded sample from the start of the
+    file: its cost does not grow with the BAM)."""
     sizes = []
     for read in bam.fetch(until_eof=True):
-        if read.is_proper_pair and read.is_read1 and not read.is_secondary and not read.is_supplementary \
-                and not read.is_duplicate and read.template_length > 0:
+        if read.flag & _INSERT_FLAG_MASK == _INSERT_FLAG_WANT and read.template_length > 0:
             sizes.append(read.template_length)
             if len(sizes) >= max_pairs:
                 break
     return float(statistics.median(sizes)) if sizes else None
 
 
-def on_target_reads(path: str, bed: str, fasta: str | None) -> int:
+def on_target_reads(path: str, bed: str, fasta: str | None, threads: int = 1) -> int:
     """Primary mapped reads overlapping the targets (samtools view -c -L, in C)."""
-    args = ["-c", "-F", "0x904", "-L", bed]
+    args = ["-c", "-F", "0x904", "-L", bed, "-@", str(max(threads - 1, 0))]
     if fasta:
         args += ["-T", fasta]
-    return int(pysam.view(*args, path).strip())
+    return int(samtools.run("view", *args, path).strip())
 
 
 def measure_qc(path: str, targets: list[tuple[str, int, int]], target_bed: str | None, fasta: str | None,
@@ -312,16 +305,16 @@ def measure_qc(path: str, targets: list[tuple[str, int, int]], target_bed: str |
         "duplicate_pct": round(100.0 * fs.get("primary_duplicates", 0) / mapped, 2) if mapped else 0.0,
     }
     if target_bed and mapped:
-        metrics["on_target_pct"] = round(100.0 * on_target_reads(path, target_bed, fasta) / mapped, 2)
+        metrics["on_target_pct"] = round(100.0 * on_target_reads(path, target_bed, fasta, threads) / mapped, 2)
     else:
         metrics["on_target_pct"] = None
     with pysam.AlignmentFile(path, reference_filename=fasta) as bam:
-        # first, while the file is positioned at its first record (fetch(until_eof) reads from there)
+        # the file is positioned at its first record (fetch(until_eof) reads from there)
         metrics["median_insert_size"] = median_insert_size(bam, max_pairs) if mapped else None
-        depth = target_depths(bam, targets)
-        metrics["target_bases"] = int(depth.size)
-        metrics["mean_target_depth"] = round(float(depth.mean()), 1) if depth.size else 0.0
-        metrics["p20_target_depth"] = round(float(np.percentile(depth, 20)), 1) if depth.size else 0.0
+    depth = target_depths(path, targets, fasta, threads)
+    metrics["target_bases"] = int(depth.size)
+    metrics["mean_target_depth"] = round(float(depth.mean()), 1) if depth.size else 0.0
+    metrics["p20_target_depth"] = round(float(np.percentile(depth, 20)), 1) if depth.size else 0.0
     return metrics
 
 
@@ -431,6 +424,16 @@ def run_sample_qc(sample: dict, link: str, out_tsv: str, *, fasta: str, build: s
     return row
 
 
+def link_and_qc(sample: dict, link: str, index_link: str, out_tsv: str, *, fasta: str, build: str, qc: dict,
+                panel_bed: str | None = None, transcripts_bed: str | None = None, threads: int = 1) -> dict:
+    """One sample's preflight job: :func:`link_sample` then :func:`run_sample_qc` (one process, so the
+    interpreter start-up and imports are paid once). Never raises for bad data."""
+    note = link_sample(sample["bam"], link, index_link, fasta=fasta, build=build)
+    print(f"{sample['sample_id']}: {note}", file=sys.stderr)
+    return run_sample_qc(sample, link, out_tsv, fasta=fasta, build=build, qc=qc, panel_bed=panel_bed,
+                         transcripts_bed=transcripts_bed, threads=threads)
+
+
 # ----------------------------------------------------------------------------------------------------- CLI
 def preflight_cohort(config: dict, workdir=None, check_alignments: bool = True) -> dict:
     """Everything checked before any job runs. Raises InputError for config/sheet/reference problems (the run
@@ -500,11 +503,10 @@ def main(argv=None) -> int:
             tmp = Path(args.out or f"{sid}.qc.tsv").with_suffix("")
             ext = "cram" if args.bam.lower().endswith(".cram") else "bam"
             link = f"{tmp}.link.{ext}"
-            link_sample(args.bam, link, link + (".crai" if ext == "cram" else ".bai"),
-                        fasta=paths["fasta"], build=paths["build"])
-            row = run_sample_qc({"sample_id": sid, "patient_id": sid, "sample_type": "tumor", "bam": args.bam},
-                                link, args.out or f"{sid}.qc.tsv", fasta=paths["fasta"], build=paths["build"],
-                                qc=config["qc"], panel_bed=paths["panel"], transcripts_bed=paths["transcripts"])
+            row = link_and_qc({"sample_id": sid, "patient_id": sid, "sample_type": "tumor", "bam": args.bam},
+                              link, link + (".crai" if ext == "cram" else ".bai"), args.out or f"{sid}.qc.tsv",
+                              fasta=paths["fasta"], build=paths["build"], qc=config["qc"], panel_bed=paths["panel"],
+                              transcripts_bed=paths["transcripts"])
             print("\t".join(f"{k}={v}" for k, v in row.items()))
             return 0 if row["status"] == "pass" else 1
         result = preflight_cohort(config)

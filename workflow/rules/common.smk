@@ -1,6 +1,7 @@
 # Loading and validation shared by every stage: config, sample sheet, reference, annotation.
 # The logic lives in the erbbscreen package (src/erbbscreen); this file only wires it into Snakemake.
 import os
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -123,6 +124,16 @@ def matched_normal_indexes(wildcards):
 
 def _is_cram(sample):
     return _SAMPLE_INFO[sample]["bam"].lower().endswith(".cram")
+
+
+def samples_regex(samples):
+    """Wildcard constraint matching exactly these sample ids (nothing when empty): lets two rules write the same
+    per-sample file for disjoint sets of samples (e.g. BAM vs CRAM, normals vs tumour/plasma)."""
+    return "|".join(re.escape(s) for s in samples) or "(?!)"
+
+
+CRAM_SAMPLES = [s for s in SAMPLES.index if _is_cram(s)]
+BAM_SAMPLES = [s for s in SAMPLES.index if not _is_cram(s)]
 
 
 def alignment(wildcards):

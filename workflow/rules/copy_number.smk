@@ -30,6 +30,8 @@ rule cnv_bins:
         settings=CNV,
     log:
         "logs/copy_number/bins.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_bins.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -55,6 +57,8 @@ rule cnv_coverage:
         settings=CNV,
     log:
         "logs/copy_number/{sample}.coverage.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_coverage/{sample}.tsv"
     threads: 1
     resources:
         mem_mb=1500,
@@ -82,6 +86,8 @@ rule cnv_reference:
         wgs=CNV_WGS,
     log:
         "logs/copy_number/reference.log",
+    benchmark:
+        "benchmarks/copy_number/cnv_reference.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -16,6 +16,8 @@ rule eligibility:
         settings=config.get("eligibility", {}),
     log:
         "logs/eligibility/eligibility.log",
+    benchmark:
+        "benchmarks/eligibility/eligibility.tsv"
     threads: 1
     resources:
         mem_mb=1500,  # measured ~0.5 GB for 1,000 patients x 17 trials

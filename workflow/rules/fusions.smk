@@ -29,6 +29,8 @@ rule fusions:
         settings=config.get("fusions", {}),
     log:
         "logs/fusions/{sample}.log",
+    benchmark:
+        "benchmarks/fusions/fusions/{sample}.tsv"
     threads: 1
     resources:
         mem_mb=1500,
@@ -48,6 +50,8 @@ rule fusions_table:
         table="fusions",
     log:
         "logs/fusions/fusions_table.log",
+    benchmark:
+        "benchmarks/fusions/fusions_table.tsv"
     threads: 1
     resources:
         mem_mb=1000,

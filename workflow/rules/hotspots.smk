@@ -1,7 +1,8 @@
 # Hotspot codons (docs/hotspots.md): KRAS/NRAS/BRAF/PIK3CA codon-level genotyping with pysam.
-#   hotspots_count      (per sample, every type)  indexed fetch of the codon regions only -> fragment codon counts
+#   hotspots_count      (normals)                 indexed fetch of the codon regions only -> fragment codon counts
 #   hotspots_background (cohort)                  normals' counts -> per-site background error (default rates if none)
-#   hotspots_call       (tumor + plasma)          calls, per-codon table, biomarker rows, bgzipped + indexed VCF
+#   hotspots_call       (tumor + plasma)          the same counts, then calls, per-codon table, biomarker rows,
+#                                                 bgzipped + indexed VCF: one job (the background needs normals only)
 #   hotspots_table      (cohort)                  results/tables/hotspots.tsv
 # A sample whose QC failed is never opened: its counts file carries the QC reason and every codon is not_evaluable.
 
@@ -18,10 +19,14 @@ rule hotspots_count:
         fasta=REFERENCE["fasta"],
     output:
         counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
+    wildcard_constraints:
+        sample=samples_regex(sample_ids("normal")),
     params:
         settings=HOTSPOTS,
     log:
         "logs/hotspots/{sample}.count.log",
+    benchmark:
+        "benchmarks/hotspots/hotspots_count/{sample}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -44,6 +49,8 @@ rule hotspots_background:
         settings=HOTSPOTS,
     log:
         "logs/hotspots/background.log",
+    benchmark:
+        "benchmarks/hotspots/hotspots_background.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -56,22 +63,29 @@ rule hotspots_background:
 
 rule hotspots_call:
     input:
+        aln=alignment,
+        idx=alignment_index,
+        qc="results/preflight/{sample}/qc.tsv",
         normals=lambda w: [f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)],
-        counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
         background=rules.hotspots_background.output.background,
         hotspots=ANNOTATION["hotspots"],
         fasta=REFERENCE["fasta"],
     output:
+        counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
         table=f"{HOTSPOTS_DIR}/{{sample}}/hotspots.tsv",
         biomarkers=f"{HOTSPOTS_DIR}/{{sample}}/biomarkers.tsv",
         vcf=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz",
         tbi=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz.tbi",
+    wildcard_constraints:
+        sample=samples_regex(sample_ids("tumor", "plasma")),
     params:
         sample=lambda wc: sample_info(wc.sample),
         normals=lambda w: {s: f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)},
         settings=HOTSPOTS,
     log:
         "logs/hotspots/{sample}.call.log",
+    benchmark:
+        "benchmarks/hotspots/hotspots_call/{sample}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -91,6 +105,8 @@ rule hotspots_table:
         table="hotspots",
     log:
         "logs/hotspots/table.log",
+    benchmark:
+        "benchmarks/hotspots/hotspots_table.tsv"
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,42 +1,18 @@
-# Preflight / QC (docs/preflight.md): link each alignment under results/ (index built there when missing),
-# measure QC metrics, apply the thresholds in config `qc:`. A bad sample becomes a `fail` row, never a crash.
+# Preflight / QC (docs/preflight.md): one job per sample links the alignment under results/ (index built there when
+# missing), measures the QC metrics and applies the thresholds in config `qc:`. A bad sample becomes a `fail` row,
+# never a crash.
 
 
-rule preflight_link_bam:
+rule preflight_qc:
+    # link + QC in one job (one process per sample); CRAM samples go to preflight_qc_cram
     input:
         user_alignment,
     output:
         aln="results/preflight/{sample}/{sample}.bam",
         idx="results/preflight/{sample}/{sample}.bam.bai",
-    params:
-        bam=lambda w: SAMPLES.loc[w.sample, "bam"],
-        fasta=REFERENCE["fasta"],
-        build=REFERENCE["build"],
-    log:
-        "logs/preflight/{sample}.link.log",
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=30,
-    localrule: True
-    conda:
-        "../../envs/pysam.yaml"
-    script:
-        "../scripts/preflight_link.py"
-
-
-use rule preflight_link_bam as preflight_link_cram with:
-    output:
-        aln="results/preflight/{sample}/{sample}.cram",
-        idx="results/preflight/{sample}/{sample}.cram.crai",
-
-
-rule preflight_qc:
-    input:
-        aln=alignment,
-        idx=alignment_index,
-    output:
-        "results/preflight/{sample}/qc.tsv",
+        qc="results/preflight/{sample}/qc.tsv",
+    wildcard_constraints:
+        sample=samples_regex(BAM_SAMPLES),
     params:
         sample=lambda w: sample_info(w.sample),
         fasta=REFERENCE["fasta"],
@@ -46,6 +22,8 @@ rule preflight_qc:
         transcripts=ANNOTATION["transcripts"],
     log:
         "logs/preflight/{sample}.qc.log",
+    benchmark:
+        "benchmarks/preflight/preflight_qc/{sample}.tsv"
     threads: 2
     resources:
         mem_mb=1000,
@@ -54,6 +32,17 @@ rule preflight_qc:
         "../../envs/pysam.yaml"
     script:
         "../scripts/preflight_qc.py"
+
+
+use rule preflight_qc as preflight_qc_cram with:
+    output:
+        aln="results/preflight/{sample}/{sample}.cram",
+        idx="results/preflight/{sample}/{sample}.cram.crai",
+        qc="results/preflight/{sample}/qc.tsv",
+    wildcard_constraints:
+        sample=samples_regex(CRAM_SAMPLES),
+    benchmark:
+        "benchmarks/preflight/preflight_qc_cram/{sample}.tsv"
 
 
 rule preflight_qc_table:
@@ -65,6 +54,8 @@ rule preflight_qc_table:
         table="qc",
     log:
         "logs/preflight/qc_table.log",
+    benchmark:
+        "benchmarks/preflight/preflight_qc_table.tsv"
     threads: 1
     resources:
         mem_mb=1000,

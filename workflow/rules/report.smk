@@ -14,6 +14,8 @@ rule biomarkers_table:
         table="biomarkers",
     log:
         "logs/report/biomarkers_table.log",
+    benchmark:
+        "benchmarks/report/biomarkers_table.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -46,6 +48,8 @@ rule provenance:
         workflow_dir=workflow.basedir,
     log:
         "logs/report/provenance.log",
+    benchmark:
+        "benchmarks/report/provenance.tsv"
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,0 +1,141 @@
+"""Whole-alignment passes in C: the samtools runner and per-base read depth over a set of regions.
+
+:func:`run` prefers the ``samtools`` executable on PATH (Debian and bioconda builds link libdeflate, which
+decompresses BGZF about 2x faster than the zlib inside the pysam wheel: measured 1.5 vs 3.2 s CPU for one
+``samtools view -c`` pass over 10.8M reads) and falls back to pysam's bundled samtools; both give the same
+output.
+
+One pass of ``samtools depth -b regions.bed`` in C replaces Python per-read loops (``count_coverage`` with a
+read callback) and pileup-based counting (``samtools bedcov``, about 10x slower on deep panels): the text
+output has one line per covered position of the regions only, which numpy turns into per-base arrays.
+
+Used by QC (target depth: mean, 20th percentile) and by the copy-number stage (CNVkit target-bin base counts,
+equal to ``samtools bedcov`` sums).
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+#: samtools' default read filter (unmapped, secondary, QC-fail, duplicate) = ``bedcov``/CNVkit coverage
+DEFAULT_EXCLUDE = 0x704
+#: the same plus supplementary alignments (a chimeric piece does not add a second copy of the fragment)
+EXCLUDE_WITH_SUPPLEMENTARY = 0xF04
+
+
+def merge_intervals(intervals):
+    """Sorted, non-overlapping (chrom, start, end) covering the same bases (touching intervals merged)."""
+    merged = []
+    for chrom, s, e in sorted(intervals):
+        if merged and merged[-1][0] == chrom and s <= merged[-1][2]:
+            merged[-1] = (chrom, merged[-1][1], max(merged[-1][2], e))
+        else:
+            merged.append((chrom, s, e))
+    return merged
+
+
+def run(command: str, *args: str) -> str:
+    """stdout of ``samtools <command> <args>``; raises ``pysam.utils.SamtoolsError`` (with samtools' message)
+    when it fails."""
+    import pysam
+
+    exe = shutil.which("samtools")
+    if exe is None:
+        return getattr(pysam.samtools, command)(*args, split_lines=False)
+    proc = subprocess.run([exe, command, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise pysam.utils.SamtoolsError(f"samtools {command} returned with error {proc.returncode}: "
+                                        f"stderr={proc.stderr.strip()[-1000:]}")
+    return proc.stdout
+
+
+def _run_depth(path: str, bed: str, exclude_flags: int, include_deletions: bool, min_mapq: int,
+               fasta: str | None, threads: int) -> str:
+    args = ["-b", bed, "-G", hex(exclude_flags), "-Q", str(int(min_mapq))]
+    if include_deletions:
+        args.append("-J")
+    if threads > 1:
+        args += ["-@", str(threads - 1)]
+    if fasta:
+        args += ["--reference", fasta]
+    return run("depth", *args, path)
+
+
+def region_depth(path: str, intervals, *, exclude_flags: int = EXCLUDE_WITH_SUPPLEMENTARY,
+                 include_deletions: bool = False, min_mapq: int = 0, fasta: str | None = None,
+                 threads: int = 1, contigs=None) -> np.ndarray:
+    """Per-base depth over ``intervals`` (0-based half-open; must be sorted and non-overlapping, see
+    :func:`merge_intervals`), concatenated in their order.
+
+    Reads with any of ``exclude_flags`` or MAPQ < ``min_mapq`` are not counted; overlapping mates both count;
+    deleted bases count only with ``include_deletions`` (``samtools depth -J``, as ``bedcov`` counts them).
+    Intervals on contigs not in ``contigs`` (the alignment's, when given) are depth 0.
+    """
+    intervals = list(intervals)
+    sizes = np.array([e - s for _, s, e in intervals], dtype=np.int64)
+    depth = np.zeros(int(sizes.sum()), dtype=np.int64)
+    if contigs is not None:
+        contigs = set(contigs)
+    queried = [iv for iv in intervals if (contigs is None or iv[0] in contigs) and iv[2] > iv[1]]
+    if not queried:
+        return depth
+    fd, bed = tempfile.mkstemp(suffix=".bed", prefix="erbbscreen-depth.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.writelines(f"{c}\t{s}\t{e}\n" for c, s, e in queried)
+        text = _run_depth(path, bed, exclude_flags, include_deletions, min_mapq, fasta, threads)
+    finally:
+        os.unlink(bed)
+    if not text:
+        return depth
+    import pandas as pd
+
+    table = pd.read_csv(io.StringIO(text), sep="\t", header=None, usecols=[0, 1, 2], names=["chrom", "pos", "depth"],
+                        dtype={"chrom": str, "pos": np.int64, "depth": np.int64})
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    by_chrom = {}
+    for i, (chrom, s, e) in enumerate(intervals):
+        by_chrom.setdefault(chrom, []).append((s, e, offsets[i]))
+    for chrom, rows in table.groupby("chrom", sort=False):
+        spans = np.array(by_chrom.get(chrom, []), dtype=np.int64).reshape(-1, 3)
+        if not len(spans):
+            continue
+        pos0 = rows["pos"].to_numpy() - 1
+        k = np.searchsorted(spans[:, 0], pos0, side="right") - 1
+        inside = (k >= 0) & (pos0 < spans[np.maximum(k, 0), 1])
+        k, pos0 = k[inside], pos0[inside]
+        depth[spans[k, 2] + pos0 - spans[k, 0]] = rows["depth"].to_numpy()[inside]
+    return depth
+
+
+def bin_base_counts(path: str, bins, **kwargs) -> np.ndarray:
+    """Sum of per-base depth in each of ``bins`` ((chrom, start, end), any order, may overlap): what
+    ``samtools bedcov`` reports with the same filters (``exclude_flags``, ``min_mapq``, ``include_deletions``)."""
+    bins = list(bins)
+    union = merge_intervals([b for b in bins if b[2] > b[1]])
+    cums = np.concatenate([[0], np.cumsum(region_depth(path, union, **kwargs))])
+    sizes = np.array([e - s for _, s, e in union], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    out = np.zeros(len(bins), dtype=np.int64)
+    chroms = np.array([b[0] for b in bins], dtype=object)
+    starts = np.array([b[1] for b in bins], dtype=np.int64)
+    ends = np.array([b[2] for b in bins], dtype=np.int64)
+    union_chroms = np.array([u[0] for u in union], dtype=object)
+    union_starts = np.array([u[1] for u in union], dtype=np.int64)
+    for chrom in set(union_chroms):
+        rows = np.flatnonzero((chroms == chrom) & (ends > starts))
+        on = np.flatnonzero(union_chroms == chrom)
+        k = on[np.searchsorted(union_starts[on], starts[rows], side="right") - 1]  # the union interval of each bin
+        base = offsets[k] - union_starts[k]
+        out[rows] = cums[base + ends[rows]] - cums[base + starts[rows]]
+    return out
+
+
+def union_span(bins) -> int:
+    """Bases covered by ``bins`` (overlaps counted once)."""
+    return sum(e - s for _, s, e in merge_intervals([b for b in bins if b[2] > b[1]]))
