@@ -64,7 +64,7 @@ rule report:
     input:
         tables=[
             f"results/tables/{t}.tsv"
-            for t in ("qc", "copy_number", "hotspots", "fusions", "biomarkers", "eligibility", "funnel")
+            for t in ("qc", "copy_number", "hotspots", "fusions", "biomarkers", "eligibility", "funnel", "purity")
         ],
         patients_json="results/eligibility/patients",
         provenance="results/provenance.json",
