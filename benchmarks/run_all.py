@@ -292,10 +292,10 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="erbbscreen_bench_"))
     say(f"# erbb-screen benchmarks, {time.strftime('%Y-%m-%d %H:%M')}; start: {load()}")
     results = {"start_load": os.getloadavg()}
-    if not args.skip_cohort:
-        results["cohort"] = cohort_benchmark(work, args.cores, args.compare_with)
     if not args.skip_bam:
         results["bam"] = bam_benchmark(work, args.cores, args.copies)
+    if not args.skip_cohort:
+        results["cohort"] = cohort_benchmark(work, args.cores, args.compare_with)
     rss_summary(results)
     say(f"# end: {load()}")
     results["end_load"] = os.getloadavg()

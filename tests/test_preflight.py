@@ -271,7 +271,7 @@ def test_target_depth_matches_per_base_counts(tmp_path, ref, monkeypatch, execut
     from erbbscreen import samtools
     from erbbscreen.preflight import target_depths
     if not executable:
-        monkeypatch.setattr(samtools.shutil, "which", lambda name: None)
+        monkeypatch.setattr(samtools, "executable", lambda: None)
     bam = write_bam(tmp_path / "d.bam", ref["seqs"], n_pairs=300)
     marked = str(tmp_path / "marked.bam")
     with pysam.AlignmentFile(bam) as src, pysam.AlignmentFile(marked, "wb", template=src) as out:
