@@ -1027,3 +1027,36 @@ def test_germline_like_hotspot_is_neither_mutant_nor_wild_type(trial_set, settin
     assert v.status == "not_evaluable"
     assert "germline-like" in v.results["ras_wt"].summary
     assert any("germline-like KRAS p.G12S" in s for s in v.next_steps)
+
+
+def _clonal_route_profile(states=(), power=1.0):
+    """Tissue ERBB2-amplified, NRAS 12/13 not_evaluable by the LoD-floor power (110x), and the purity stage's clonal
+    power for them (TUMOR_FRACTION details.clonal_power, purity 0.58 [0.50-0.66])."""
+    p = Profile().tissue(erbb2=AMP)
+    nras = next(r for r in p.rows if r["biomarker"] == "NRAS")
+    d = json.loads(nras["details"])
+    for c in ("12", "13"):
+        d["codons"][c] = {"status": "not_evaluable", "depth": 110, "power_at_lod": 0.65,
+                          "reason": "depth 110: power 0.65 < 0.8 to detect VAF 0.05 [tumor LOD]"}
+    nras.update(status="not_evaluable", details=json.dumps(d))
+    tf = next(r for r in p.rows if r["biomarker"] == "TUMOR_FRACTION")
+    cp = {c: {"depth": 110, "min_alt": 6, "local_cn": 2.0, "clonal_vaf": 0.25, "power_clonal": power,
+              "power_at_lod": 0.65, "status": "not_evaluable"} for c in ("12", "13")}
+    tf.update(value="0.58", details=json.dumps({"method": "snp_imbalance+segment_fit", "purity_low": 0.50,
+                                                "purity_high": 0.66, "states": list(states),
+                                                "clonal_power": {"NRAS": cp}}))
+    return p
+
+
+def test_wild_type_by_clonal_power_at_estimated_purity_carries_a_caveat(trial_set, settings, tmp_path):
+    v = statuses(_clonal_route_profile(), trial_set, settings, tmp_path)["MOUNTAINEER"]
+    assert v.status == "candidate"
+    cav = v.row()["caveats"]
+    assert "NRAS 12 in tumor" in cav and "110x" in cav and "power 0.65" in cav and "1.00 for a clonal mutation" in cav
+    assert "0.58 [0.50-0.66]" in cav
+    # the route is switched off, or the purity is LOW_PURITY / UNRESOLVED, or the clonal power is short: unknown
+    off = dict(settings, wild_type_by_clonal_power=False)
+    assert statuses(_clonal_route_profile(), trial_set, off, tmp_path)["MOUNTAINEER"].status == "not_evaluable"
+    for prof in (_clonal_route_profile(states=["LOW_PURITY"]), _clonal_route_profile(power=0.5)):
+        v = statuses(prof, trial_set, settings, tmp_path)["MOUNTAINEER"]
+        assert v.status == "not_evaluable" and v.row()["caveats"] == ""
