@@ -2,11 +2,12 @@
 checked against its recorded truth (tests/cohort/data/truth.json)."""
 import json
 import shutil
+import subprocess
 
 import pytest
 import yaml
 
-from conftest import ROOT, cohort_config, run_snakemake
+from conftest import ROOT, SNAKEMAKE, cohort_config, run_snakemake
 from erbbscreen.tables import read_table
 
 
@@ -20,6 +21,14 @@ def test_lint_is_clean(tmp_path, cohort_dir):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "Lints for" not in out, out[-3000:]
+
+
+def test_rule_files_are_snakefmt_formatted():
+    """The Snakefile and every rules file are as `snakefmt` (pinned in requirements.txt) writes them."""
+    snakefmt = SNAKEMAKE.with_name("snakefmt")
+    files = [str(ROOT / "Snakefile")] + sorted(str(p) for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    proc = subprocess.run([str(snakefmt), "--check", *files], capture_output=True, text=True)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:] + "\nfix: .venv/bin/snakefmt Snakefile workflow/rules/"
 
 
 def test_dry_run_from_another_directory(tmp_path, cohort_dir):

@@ -12,7 +12,9 @@ _SRC = os.path.join(workflow.basedir, "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 # Scripts run in child processes (and in conda envs): let them import erbbscreen from this checkout.
-os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p))
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p)
+)
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -21,22 +23,28 @@ from erbbscreen import __version__ as ERBBSCREEN_VERSION
 from erbbscreen.errors import InputError
 from erbbscreen.preflight import format_sample_problems, preflight_cohort
 
-
 if not workflow.overwrite_configfiles and not config:
+
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 try:
-    _PREFLIGHT = preflight_cohort(dict(config), check_alignments=workflow.is_main_process)
+    _PREFLIGHT = preflight_cohort(
+        dict(config), check_alignments=workflow.is_main_process
+    )
 except InputError as exc:
     raise WorkflowError(str(exc))
 
 # Same schemas through Snakemake's validator (fills in defaults; every problem was already reported above).
-validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+validate(
+    config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+)
 PATHS = _PREFLIGHT["paths"]
 SAMPLES = _PREFLIGHT["samples"]
 validate(
-    SAMPLES[["patient_id", "sample_id", "sample_type", "bam", "purity"]].astype(object).where(SAMPLES.notna(), None),
+    SAMPLES[["patient_id", "sample_id", "sample_type", "bam", "purity"]]
+    .astype(object)
+    .where(SAMPLES.notna(), None),
     os.path.join(workflow.basedir, "workflow", "schemas", "samples.schema.yaml"),
 )
 if _PREFLIGHT["sample_problems"]:
@@ -48,7 +56,9 @@ if _PREFLIGHT["sample_problems"]:
 if _PREFLIGHT["sample_warnings"]:
     logger.warning(
         "Read groups do not match the sample sheet (processing continues; also in qc.tsv 'warnings'):\n"
-        + format_sample_problems({s: [w] for s, w in _PREFLIGHT["sample_warnings"].items()}, SAMPLES)
+        + format_sample_problems(
+            {s: [w] for s, w in _PREFLIGHT["sample_warnings"].items()}, SAMPLES
+        )
     )
 
 REFERENCE = {"fasta": PATHS["fasta"], "build": PATHS["build"]}
@@ -75,7 +85,9 @@ def sample_ids(*types):
 def imported_ids(*types):
     """Sample ids of rows that point to result files instead of a BAM (docs/import.md), in sheet order."""
     rows = SAMPLES[SAMPLES["imported"]]
-    return list(rows.index if not types else rows.index[rows["sample_type"].isin(types)])
+    return list(
+        rows.index if not types else rows.index[rows["sample_type"].isin(types)]
+    )
 
 
 def imported_tables(name):
@@ -115,11 +127,16 @@ def matched_normals(sample):
 
 def matched_normal_alignments(wildcards):
     """Linked alignments of the sample's matched normals (the purity stage finds het SNPs there)."""
-    return [alignment(SimpleNamespace(sample=n)) for n in matched_normals(wildcards.sample)]
+    return [
+        alignment(SimpleNamespace(sample=n)) for n in matched_normals(wildcards.sample)
+    ]
 
 
 def matched_normal_indexes(wildcards):
-    return [alignment_index(SimpleNamespace(sample=n)) for n in matched_normals(wildcards.sample)]
+    return [
+        alignment_index(SimpleNamespace(sample=n))
+        for n in matched_normals(wildcards.sample)
+    ]
 
 
 def _is_cram(sample):
@@ -128,7 +145,8 @@ def _is_cram(sample):
 
 def samples_regex(samples):
     """Wildcard constraint matching exactly these sample ids (nothing when empty): lets two rules write the same
-    per-sample file for disjoint sets of samples (e.g. BAM vs CRAM, normals vs tumour/plasma)."""
+    per-sample file for disjoint sets of samples (e.g. BAM vs CRAM, normals vs tumour/plasma).
+    """
     return "|".join(re.escape(s) for s in samples) or "(?!)"
 
 

@@ -9,7 +9,9 @@
 
 CNV = config.get("cnv") or {}
 CNV_USER_REFERENCE = PATHS["cnv_reference"]  # resolved cnv.reference or None
-CNV_WGS = PANEL_TARGETS is None  # whole-genome mode: no antitargets, fix without edge, segment -t 1e-6
+CNV_WGS = (
+    PANEL_TARGETS is None
+)  # whole-genome mode: no antitargets, fix without edge, segment -t 1e-6
 CNV_DIR = "results/copy_number"
 
 
@@ -26,18 +28,18 @@ rule cnv_bins:
     output:
         targets=f"{CNV_DIR}/bins/targets.bed",
         antitargets=f"{CNV_DIR}/bins/antitargets.bed",
-    params:
-        settings=CNV,
     log:
         "logs/copy_number/bins.log",
     benchmark:
         "benchmarks/copy_number/cnv_bins.tsv"
+    conda:
+        "../../envs/cnvkit.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/cnvkit.yaml"
+    params:
+        settings=CNV,
     script:
         "../scripts/copy_number_bins.py"
 
@@ -53,18 +55,18 @@ rule cnv_coverage:
     output:
         target=f"{CNV_DIR}/{{sample}}/{{sample}}.targetcoverage.cnn",
         antitarget=f"{CNV_DIR}/{{sample}}/{{sample}}.antitargetcoverage.cnn",
-    params:
-        settings=CNV,
     log:
         "logs/copy_number/{sample}.coverage.log",
     benchmark:
         "benchmarks/copy_number/cnv_coverage/{sample}.tsv"
+    conda:
+        "../../envs/cnvkit.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=60,
-    conda:
-        "../../envs/cnvkit.yaml"
+    params:
+        settings=CNV,
     script:
         "../scripts/copy_number_coverage.py"
 
@@ -75,25 +77,30 @@ rule cnv_reference:
         antitargets=rules.cnv_bins.output.antitargets,
         fasta=REFERENCE["fasta"],
         user_reference=CNV_USER_REFERENCE or [],
-        normal_targets=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.targetcoverage.cnn", sample=CNV_NORMALS),
-        normal_antitargets=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.antitargetcoverage.cnn", sample=CNV_NORMALS),
+        normal_targets=expand(
+            f"{CNV_DIR}/{{sample}}/{{sample}}.targetcoverage.cnn", sample=CNV_NORMALS
+        ),
+        normal_antitargets=expand(
+            f"{CNV_DIR}/{{sample}}/{{sample}}.antitargetcoverage.cnn",
+            sample=CNV_NORMALS,
+        ),
         normal_qc=expand("results/preflight/{sample}/qc.tsv", sample=CNV_NORMALS),
     output:
         cnn=f"{CNV_DIR}/reference.cnn",
         choice=f"{CNV_DIR}/reference_choice.json",
-    params:
-        normals=CNV_NORMALS,
-        wgs=CNV_WGS,
     log:
         "logs/copy_number/reference.log",
     benchmark:
         "benchmarks/copy_number/cnv_reference.tsv"
+    conda:
+        "../../envs/cnvkit.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/cnvkit.yaml"
+    params:
+        normals=CNV_NORMALS,
+        wgs=CNV_WGS,
     script:
         "../scripts/copy_number_reference.py"
 
@@ -112,20 +119,20 @@ rule cnv_segment:
         call_cns=f"{CNV_DIR}/{{sample}}/{{sample}}.call.cns",
         scatter=f"{CNV_DIR}/{{sample}}/{{sample}}-scatter.png",
         zoom=f"{CNV_DIR}/{{sample}}/{{sample}}-erbb2.png",
-    params:
-        sample=lambda w: sample_info(w.sample),
-        settings=CNV,
-        wgs=CNV_WGS,
     log:
         "logs/copy_number/{sample}.segment.log",
     benchmark:
         "benchmarks/copy_number/{sample}.segment.tsv"
+    conda:
+        "../../envs/cnvkit.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/cnvkit.yaml"
+    params:
+        sample=lambda w: sample_info(w.sample),
+        settings=CNV,
+        wgs=CNV_WGS,
     script:
         "../scripts/copy_number_segment.py"
 
@@ -139,7 +146,9 @@ rule cnv_call:
         cnr=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.cnr", sample=CNV_CALLED),
         cns=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.cns", sample=CNV_CALLED),
         qc=expand("results/preflight/{sample}/qc.tsv", sample=CNV_CALLED),
-        tumor_fraction=expand("results/purity/{sample}/biomarkers.tsv", sample=CNV_CALLED),
+        tumor_fraction=expand(
+            "results/purity/{sample}/biomarkers.tsv", sample=CNV_CALLED
+        ),
         reference=rules.cnv_reference.output.cnn,
         choice=rules.cnv_reference.output.choice,
         transcripts=ANNOTATION["transcripts"] or [],
@@ -147,19 +156,19 @@ rule cnv_call:
         genes=expand(f"{CNV_DIR}/{{sample}}/genes.tsv", sample=CNV_CALLED),
         biomarkers=expand(f"{CNV_DIR}/{{sample}}/biomarkers.tsv", sample=CNV_CALLED),
         table=f"{CNV_DIR}/calls.tsv",
-    params:
-        samples=[sample_info(s) for s in CNV_CALLED],
-        settings=CNV,
     log:
         "logs/copy_number/call.log",
     benchmark:
         "benchmarks/copy_number/call.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        samples=[sample_info(s) for s in CNV_CALLED],
+        settings=CNV,
     script:
         "../scripts/copy_number_call.py"
 
@@ -170,17 +179,17 @@ rule cnv_table:
         [rules.cnv_call.output.table] + imported_tables("copy_number"),
     output:
         "results/tables/copy_number.tsv",
-    params:
-        table="copy_number",
     log:
         "logs/copy_number/table.log",
     benchmark:
         "benchmarks/copy_number/table.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        table="copy_number",
     script:
         "../scripts/merge_tables.py"

@@ -12,17 +12,17 @@ rule eligibility:
         table="results/tables/eligibility.tsv",
         funnel="results/tables/funnel.tsv",
         patients=directory("results/eligibility/patients"),
-    params:
-        settings=config.get("eligibility", {}),
     log:
         "logs/eligibility/eligibility.log",
     benchmark:
         "benchmarks/eligibility/eligibility.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=1500,  # measured ~0.5 GB for 1,000 patients x 17 trials
         runtime=15,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        settings=config.get("eligibility", {}),
     script:
         "../scripts/eligibility.py"

@@ -14,7 +14,9 @@ rule fusions:
         # plasma: the published TUMOR_FRACTION row (purity stage), so that a sample without detectable ctDNA gives
         # no confident negative; tissue uses the sample sheet purity
         tumor_fraction=lambda w: (
-            [f"results/purity/{w.sample}/biomarkers.tsv"] if sample_info(w.sample)["sample_type"] == "plasma" else []
+            [f"results/purity/{w.sample}/biomarkers.tsv"]
+            if sample_info(w.sample)["sample_type"] == "plasma"
+            else []
         ),
     output:
         tsv="results/fusions/{sample}/fusions.tsv",
@@ -24,39 +26,43 @@ rule fusions:
         biomarkers="results/fusions/{sample}/biomarkers.tsv",
         events="results/fusions/{sample}/events.tsv",
         coverage="results/fusions/{sample}/intron_coverage.tsv",
-    params:
-        sample=lambda w: sample_info(w.sample),
-        settings=config.get("fusions", {}),
     log:
         "logs/fusions/{sample}.log",
     benchmark:
         "benchmarks/fusions/fusions/{sample}.tsv"
+    conda:
+        "../../envs/pysam.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=30,
-    conda:
-        "../../envs/pysam.yaml"
+    params:
+        sample=lambda w: sample_info(w.sample),
+        settings=config.get("fusions", {}),
     script:
         "../scripts/fusions.py"
 
 
 rule fusions_table:
     input:
-        expand("results/fusions/{sample}/fusions.tsv", sample=sample_ids("tumor", "plasma")) + imported_tables("fusions"),
+        expand(
+            "results/fusions/{sample}/fusions.tsv",
+            sample=sample_ids("tumor", "plasma"),
+        )
+        + imported_tables("fusions"),
     output:
         "results/tables/fusions.tsv",
-    params:
-        table="fusions",
     log:
         "logs/fusions/fusions_table.log",
     benchmark:
         "benchmarks/fusions/fusions_table.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        table="fusions",
     script:
         "../scripts/merge_tables.py"

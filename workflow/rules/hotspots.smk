@@ -19,20 +19,20 @@ rule hotspots_count:
         fasta=REFERENCE["fasta"],
     output:
         counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
-    wildcard_constraints:
-        sample=samples_regex(sample_ids("normal")),
-    params:
-        settings=HOTSPOTS,
     log:
         "logs/hotspots/{sample}.count.log",
     benchmark:
         "benchmarks/hotspots/hotspots_count/{sample}.tsv"
+    wildcard_constraints:
+        sample=samples_regex(sample_ids("normal")),
+    conda:
+        "../../envs/pysam.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../../envs/pysam.yaml"
+    params:
+        settings=HOTSPOTS,
     script:
         "../scripts/hotspots_count.py"
 
@@ -44,19 +44,19 @@ rule hotspots_background:
         fasta=REFERENCE["fasta"],
     output:
         background=f"{HOTSPOTS_DIR}/background.tsv",
-    params:
-        normals=sample_ids("normal"),
-        settings=HOTSPOTS,
     log:
         "logs/hotspots/background.log",
     benchmark:
         "benchmarks/hotspots/hotspots_background.tsv"
+    conda:
+        "../../envs/pysam.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../../envs/pysam.yaml"
+    params:
+        normals=sample_ids("normal"),
+        settings=HOTSPOTS,
     script:
         "../scripts/hotspots_background.py"
 
@@ -66,7 +66,9 @@ rule hotspots_call:
         aln=alignment,
         idx=alignment_index,
         qc="results/preflight/{sample}/qc.tsv",
-        normals=lambda w: [f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)],
+        normals=lambda w: [
+            f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)
+        ],
         background=rules.hotspots_background.output.background,
         hotspots=ANNOTATION["hotspots"],
         fasta=REFERENCE["fasta"],
@@ -76,42 +78,45 @@ rule hotspots_call:
         biomarkers=f"{HOTSPOTS_DIR}/{{sample}}/biomarkers.tsv",
         vcf=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz",
         tbi=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz.tbi",
-    wildcard_constraints:
-        sample=samples_regex(sample_ids("tumor", "plasma")),
-    params:
-        sample=lambda wc: sample_info(wc.sample),
-        normals=lambda w: {s: f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)},
-        settings=HOTSPOTS,
     log:
         "logs/hotspots/{sample}.call.log",
     benchmark:
         "benchmarks/hotspots/hotspots_call/{sample}.tsv"
+    wildcard_constraints:
+        sample=samples_regex(sample_ids("tumor", "plasma")),
+    conda:
+        "../../envs/pysam.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../../envs/pysam.yaml"
+    params:
+        sample=lambda wc: sample_info(wc.sample),
+        normals=lambda w: {
+            s: f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)
+        },
+        settings=HOTSPOTS,
     script:
         "../scripts/hotspots_call.py"
 
 
 rule hotspots_table:
     input:
-        expand(f"{HOTSPOTS_DIR}/{{s}}/hotspots.tsv", s=sample_ids("tumor", "plasma")) + imported_tables("hotspots"),
+        expand(f"{HOTSPOTS_DIR}/{{s}}/hotspots.tsv", s=sample_ids("tumor", "plasma"))
+        + imported_tables("hotspots"),
     output:
         "results/tables/hotspots.tsv",
-    params:
-        table="hotspots",
     log:
         "logs/hotspots/table.log",
     benchmark:
         "benchmarks/hotspots/hotspots_table.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        table="hotspots",
     script:
         "../scripts/merge_tables.py"

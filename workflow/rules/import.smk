@@ -23,21 +23,21 @@ rule import_results:
         fusions=f"{IMPORT_DIR}/{{sample}}/fusions.tsv",
         variants=f"{IMPORT_DIR}/{{sample}}/variants.tsv",
         qc=f"{IMPORT_DIR}/{{sample}}/qc.tsv",
+    log:
+        "logs/import/{sample}.log",
+    benchmark:
+        "benchmarks/import/{sample}.tsv"
+    conda:
+        "../../envs/pysam.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=20,
     params:
         sample=lambda w: sample_info(w.sample),
         row=lambda w: sheet_row_fields(SAMPLES.loc[w.sample]),
         build=REFERENCE["build"],
         fasta=REFERENCE["fasta"],
         config={k: config.get(k) or {} for k in ("hotspots", "cnv", "fusions")},
-    log:
-        "logs/import/{sample}.log",
-    benchmark:
-        "benchmarks/import/{sample}.tsv"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=20,
-    conda:
-        "../../envs/pysam.yaml"
     script:
         "../scripts/import_results.py"

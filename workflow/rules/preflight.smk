@@ -11,8 +11,18 @@ rule preflight_qc:
         aln="results/preflight/{sample}/{sample}.bam",
         idx="results/preflight/{sample}/{sample}.bam.bai",
         qc="results/preflight/{sample}/qc.tsv",
+    log:
+        "logs/preflight/{sample}.qc.log",
+    benchmark:
+        "benchmarks/preflight/preflight_qc/{sample}.tsv"
     wildcard_constraints:
         sample=samples_regex(BAM_SAMPLES),
+    conda:
+        "../../envs/pysam.yaml"
+    threads: 2
+    resources:
+        mem_mb=1000,
+        runtime=60,
     params:
         sample=lambda w: sample_info(w.sample),
         fasta=REFERENCE["fasta"],
@@ -20,16 +30,6 @@ rule preflight_qc:
         qc=config["qc"],
         panel=PANEL_TARGETS,
         transcripts=ANNOTATION["transcripts"],
-    log:
-        "logs/preflight/{sample}.qc.log",
-    benchmark:
-        "benchmarks/preflight/preflight_qc/{sample}.tsv"
-    threads: 2
-    resources:
-        mem_mb=1000,
-        runtime=60,
-    conda:
-        "../../envs/pysam.yaml"
     script:
         "../scripts/preflight_qc.py"
 
@@ -39,28 +39,29 @@ use rule preflight_qc as preflight_qc_cram with:
         aln="results/preflight/{sample}/{sample}.cram",
         idx="results/preflight/{sample}/{sample}.cram.crai",
         qc="results/preflight/{sample}/qc.tsv",
-    wildcard_constraints:
-        sample=samples_regex(CRAM_SAMPLES),
     benchmark:
         "benchmarks/preflight/preflight_qc_cram/{sample}.tsv"
+    wildcard_constraints:
+        sample=samples_regex(CRAM_SAMPLES),
 
 
 rule preflight_qc_table:
     input:
-        expand("results/preflight/{sample}/qc.tsv", sample=sample_ids()) + imported_tables("qc"),
+        expand("results/preflight/{sample}/qc.tsv", sample=sample_ids())
+        + imported_tables("qc"),
     output:
         "results/tables/qc.tsv",
-    params:
-        table="qc",
     log:
         "logs/preflight/qc_table.log",
     benchmark:
         "benchmarks/preflight/preflight_qc_table.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        table="qc",
     script:
         "../scripts/merge_tables.py"

@@ -21,25 +21,27 @@ rule purity:
         hotspots=f"{HOTSPOTS_DIR}/{{sample}}/hotspots.tsv",
         normals=matched_normal_alignments,
         normal_idx=matched_normal_indexes,
-        normal_qc=lambda w: [f"results/preflight/{n}/qc.tsv" for n in matched_normals(w.sample)],
+        normal_qc=lambda w: [
+            f"results/preflight/{n}/qc.tsv" for n in matched_normals(w.sample)
+        ],
         fasta=REFERENCE["fasta"],
     output:
         table=f"{PURITY_DIR}/{{sample}}/purity.tsv",
         biomarkers=f"{PURITY_DIR}/{{sample}}/biomarkers.tsv",
         snps=f"{PURITY_DIR}/{{sample}}/het_snps.tsv",
-    params:
-        sample=lambda w: sample_info(w.sample),
-        settings=PURITY,
     log:
         "logs/purity/{sample}.log",
     benchmark:
         "benchmarks/purity/{sample}.tsv"
+    conda:
+        "../../envs/pysam.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=30,
-    conda:
-        "../../envs/pysam.yaml"
+    params:
+        sample=lambda w: sample_info(w.sample),
+        settings=PURITY,
     script:
         "../scripts/purity.py"
 
@@ -49,17 +51,17 @@ rule purity_table:
         expand(f"{PURITY_DIR}/{{s}}/purity.tsv", s=sample_ids("tumor", "plasma")),
     output:
         "results/tables/purity.tsv",
-    params:
-        table="purity",
     log:
         "logs/purity/table.log",
     benchmark:
         "benchmarks/purity/table.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        table="purity",
     script:
         "../scripts/merge_tables.py"

@@ -6,32 +6,50 @@ report: "../report/workflow.rst"
 
 rule biomarkers_table:
     input:
-        expand("results/{stage}/{sample}/biomarkers.tsv", stage=("copy_number", "hotspots", "purity", "fusions"),
-               sample=sample_ids("tumor", "plasma")) + imported_tables("biomarkers"),
+        expand(
+            "results/{stage}/{sample}/biomarkers.tsv",
+            stage=("copy_number", "hotspots", "purity", "fusions"),
+            sample=sample_ids("tumor", "plasma"),
+        )
+        + imported_tables("biomarkers"),
     output:
         "results/tables/biomarkers.tsv",
-    params:
-        table="biomarkers",
     log:
         "logs/report/biomarkers_table.log",
     benchmark:
         "benchmarks/report/biomarkers_table.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        table="biomarkers",
     script:
         "../scripts/merge_tables.py"
 
 
 rule provenance:
     input:
-        tables=["results/tables/qc.tsv", "results/tables/biomarkers.tsv", "results/tables/eligibility.tsv"],
+        tables=[
+            "results/tables/qc.tsv",
+            "results/tables/biomarkers.tsv",
+            "results/tables/eligibility.tsv",
+        ],
         cnv_reference="results/copy_number/reference_choice.json",
     output:
         "results/provenance.json",
+    log:
+        "logs/report/provenance.log",
+    benchmark:
+        "benchmarks/report/provenance.tsv"
+    conda:
+        "../../envs/python.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         config=config,
         files={
@@ -46,16 +64,6 @@ rule provenance:
             "sample_sheet": PATHS["samples"],
         },
         workflow_dir=workflow.basedir,
-    log:
-        "logs/report/provenance.log",
-    benchmark:
-        "benchmarks/report/provenance.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
     script:
         "../scripts/provenance.py"
 
@@ -64,33 +72,66 @@ rule report:
     input:
         tables=[
             f"results/tables/{t}.tsv"
-            for t in ("qc", "copy_number", "hotspots", "fusions", "biomarkers", "eligibility", "funnel", "purity")
+            for t in (
+                "qc",
+                "copy_number",
+                "hotspots",
+                "fusions",
+                "biomarkers",
+                "eligibility",
+                "funnel",
+                "purity",
+            )
         ],
         patients_json="results/eligibility/patients",
         provenance="results/provenance.json",
-        cnr=expand("results/copy_number/{sample}/{sample}.cnr", sample=sample_ids("tumor", "plasma")),
-        cns=expand("results/copy_number/{sample}/{sample}.cns", sample=sample_ids("tumor", "plasma")),
+        cnr=expand(
+            "results/copy_number/{sample}/{sample}.cnr",
+            sample=sample_ids("tumor", "plasma"),
+        ),
+        cns=expand(
+            "results/copy_number/{sample}/{sample}.cns",
+            sample=sample_ids("tumor", "plasma"),
+        ),
     output:
-        html=report("results/report/report.html", caption="../report/cohort.rst", category="1. Cohort",
-                    labels={"page": "cohort report"}),
-        xlsx=report("results/report/erbb-screen.xlsx", caption="../report/workbook.rst", category="1. Cohort",
-                    labels={"page": "workbook (all tables)"}),
-        patients=report(directory("results/report/patients"), patterns=["{patient}.html"],
-                        caption="../report/patient.rst", category="2. Patients", labels={"patient": "{patient}"}),
-        figures=report(directory("results/report/figures"), patterns=["{kind}/{name}.{ext}"],
-                       caption="../report/figures.rst", category="3. Figures", subcategory="{kind}",
-                       labels={"figure": "{name}"}),
-    params:
-        patient_ids=PATIENTS,
+        html=report(
+            "results/report/report.html",
+            caption="../report/cohort.rst",
+            category="1. Cohort",
+            labels={"page": "cohort report"},
+        ),
+        xlsx=report(
+            "results/report/erbb-screen.xlsx",
+            caption="../report/workbook.rst",
+            category="1. Cohort",
+            labels={"page": "workbook (all tables)"},
+        ),
+        patients=report(
+            directory("results/report/patients"),
+            patterns=["{patient}.html"],
+            caption="../report/patient.rst",
+            category="2. Patients",
+            labels={"patient": "{patient}"},
+        ),
+        figures=report(
+            directory("results/report/figures"),
+            patterns=["{kind}/{name}.{ext}"],
+            caption="../report/figures.rst",
+            category="3. Figures",
+            subcategory="{kind}",
+            labels={"figure": "{name}"},
+        ),
     log:
         "logs/report/report.log",
     benchmark:
         "benchmarks/report/report.tsv"
+    conda:
+        "../../envs/python.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        "../../envs/python.yaml"
+    params:
+        patient_ids=PATIENTS,
     script:
         "../scripts/report.py"
