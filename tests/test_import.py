@@ -456,5 +456,7 @@ def test_mixed_sheet_dry_run_keeps_imported_rows_out_of_bam_stages(tmp_path, coh
     counts = dict(line.split()[:2] for line in proc.stdout.splitlines()
                   if len(line.split()) == 2 and line.split()[1].isdigit())
     n_bam = len(cohort) - 1
+    n_normal = sum(line.split("\t")[2] == "normal" for line in cohort[1:])
     assert counts["import_results"] == "1" and counts["preflight_qc"] == str(n_bam)
-    assert counts["hotspots_count"] == str(n_bam)
+    # hotspots: normals are counted alone (the background), tumour/plasma count + call in one job
+    assert counts["hotspots_count"] == str(n_normal) and counts["hotspots_call"] == str(n_bam - n_normal)
