@@ -91,6 +91,27 @@ def test_real_coad_vcf_braf_v600e_positive_and_excludes_braf_wild_type_trials(tm
     assert "candidate" not in v.values()
 
 
+def test_real_brca_vcf_pik3ca_h1047r_and_untested_ras_is_never_wild_type(tmp_path):
+    """TCGA-A2-A04W (BRCA) somatic calls, PCGR example in tests/data/real (PROVENANCE.md): PIK3CA p.H1047R
+    (3:179234297 A>G, TVAF 0.419 at TDP 74); no KRAS/NRAS/BRAF record. Runs in CI on every machine."""
+    vcf = REAL / "T001-BRCA.grch38.vcf.gz"
+    result = import_sample(ImportInputs(vcf=str(vcf)), tumour("A2-A04W-T", "A2-A04W"), "GRCh38")
+    bm = rows(result)
+    assert bm["PIK3CA"]["status"] == "positive" and bm["PIK3CA"]["value"] == "p.H1047R"
+    h1047 = codons_of(bm["PIK3CA"])["1047"]
+    assert h1047["depth"] == 74 and abs(h1047["vaf"] - 0.419) < 0.01
+    for gene in ("KRAS", "NRAS", "BRAF"):
+        assert bm[gene]["status"] == "not_evaluable", bm[gene]
+        assert "not tested: no coverage information" in bm[gene]["evidence"]
+    v, table = verdicts(tmp_path / "no_callable", result)
+    assert "candidate" not in v.values(), table[table.status == "candidate"].to_dict("records")
+    # the same calls with the assay's callable regions: RAS/BRAF wild type is now a measurement
+    bed = callable_bed(tmp_path, GRCH38_HOTSPOTS)
+    bm = rows(import_sample(ImportInputs(vcf=str(vcf), callable=str(bed)), tumour(), "GRCh38"))
+    assert {bm[g]["status"] for g in ("KRAS", "NRAS", "BRAF")} == {"negative"}
+    assert bm["PIK3CA"]["status"] == "positive"
+
+
 @needs_real_files
 def test_real_coad_vcf_with_callable_regions_gives_ras_negative(tmp_path):
     bed = callable_bed(tmp_path, GRCH38_HOTSPOTS)
@@ -405,14 +426,16 @@ def _synthetic_cohort_vcf(path, cohort_dir):
                     f"{g12.chrom}\t{g12.pos2}\t.\t{base}\t{alt}\t.\tPASS\t.\tAD\t140,60\n")
 
 
-@needs_real_files
 def test_sheet_of_imported_rows_runs_import_eligibility_report(tmp_path, cohort_dir):
     _synthetic_cohort_vcf(tmp_path / "x01.vcf", cohort_dir)
     callable_bed(tmp_path, cohort_dir / "reference" / "hotspots.tsv")
     shutil.copy(REAL / "p2-20_1.cnr", tmp_path / "x01.cnr")
-    shutil.copy(DATA / "arriba_test_fusions.tsv", tmp_path / "x02.fusions.tsv")
+    # SYNTHETIC RNA fusion-caller output with one non-NRG1 fusion (chr5-chr11 of the cohort genome)
+    (tmp_path / "x02.fusions.bedpe").write_text(
+        "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\n"
+        "chr5\t140999\t141000\tchr11\t150999\t151000\tCD74-SLC3A2\t9\t+\t-\n")
     sheet = _sheet(tmp_path, [["X01", "X01-T", "tumor", "", "0.6", "x01.vcf", "x01.cnr", "callable.bed", "", ""],
-                              ["X02", "X02-T", "tumor", "", "", "", "", "", "x02.fusions.tsv", "rna"],
+                              ["X02", "X02-T", "tumor", "", "", "", "", "", "x02.fusions.bedpe", "rna"],
                               ["X03", "X03-T", "tumor", "", "", "absent.vcf", "", "", "", ""]])
     cfg = cohort_config(tmp_path)
     config = yaml.safe_load(cfg.read_text())
