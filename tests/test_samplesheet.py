@@ -117,3 +117,22 @@ def test_bundled_config_is_valid():
     root = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config" / "config.yaml").read_text())
     validate_config(config, "config/config.yaml")
+
+
+def test_stage_cli_config_section(tmp_path):
+    """A stage CLI's --config: the named section, {} without a file, a clear error naming a bad file."""
+    from erbbscreen.settings import config_section
+
+    good = tmp_path / "my.yaml"
+    good.write_text("cnv:\n  min_bins: 5\npurity:\n")
+    assert config_section(good, "cnv") == {"min_bins": 5}
+    assert config_section(good, "purity") == {} and config_section(None, "cnv") == {}
+    assert config_section(good) == {"cnv": {"min_bins": 5}, "purity": None}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(InputError) as info:
+        config_section(bad, "cnv")
+    assert str(bad) in str(info.value) and "mapping" in str(info.value)
+    with pytest.raises(InputError) as info:
+        config_section(tmp_path / "absent.yaml", "cnv")
+    assert "absent.yaml: cannot read the config file" in str(info.value)

@@ -1261,12 +1261,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        over = {}
-        if args.config:
-            import yaml
+        from erbbscreen.settings import config_section
 
-            over = (yaml.safe_load(Path(args.config).read_text()) or {}).get("cnv") or {}
-        s = cnv_settings(over)
+        s = cnv_settings(config_section(args.config, "cnv"))
         if args.genes:
             s["genes"] = [g.strip() for g in args.genes.split(",") if g.strip()]
         if args.purity is not None and not 0 < args.purity <= 1:

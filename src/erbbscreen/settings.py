@@ -20,6 +20,20 @@ DEFAULT_TRIALS = WORKFLOW_DIR / "config" / "trials.yaml"
 BUNDLED_BUILDS = ("GRCh38", "GRCh37")
 
 
+def config_section(path, section: str | None = None) -> dict:
+    """A stage CLI's `--config`: the YAML file's ``section`` (the whole file when None); {} without a file.
+    An unreadable or non-mapping file stops with the file named."""
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError([f"{path}: cannot read the config file ({exc}); give a YAML file like config/config.yaml"])
+    if not isinstance(data, dict):
+        raise InputError([f"{path}: the config file must be a YAML mapping of sections (like config/config.yaml)"])
+    return data if section is None else (data.get(section) or {})
+
+
 def load_schema(path=CONFIG_SCHEMA) -> dict:
     return yaml.safe_load(Path(path).read_text())
 

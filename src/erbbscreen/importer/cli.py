@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from erbbscreen.errors import InputError
 from erbbscreen.importer import BUILDS, ImportInputs, import_sample, write_outputs
@@ -64,11 +63,13 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if a.purity is not None and not 0 < a.purity <= 1:
         ap.error("--purity must be in (0, 1]")
-    config = {}
-    if a.config:
-        import yaml
+    from erbbscreen.settings import config_section
 
-        config = yaml.safe_load(Path(a.config).read_text()) or {}
+    try:
+        config = config_section(a.config)
+    except InputError as exc:
+        print(f"erbb-screen import: {exc}", file=sys.stderr)
+        return 1
     if a.min_depth is not None:
         config.setdefault("import", {})["min_depth"] = a.min_depth
     inp = ImportInputs(vcf=a.vcf, vcf_sample=a.vcf_sample,

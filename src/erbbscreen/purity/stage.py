@@ -153,12 +153,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        over = {}
-        if a.config:
-            import yaml
+        from erbbscreen.settings import config_section
 
-            over = (yaml.safe_load(Path(a.config).read_text()) or {}).get("purity") or {}
-        s = purity_settings(over)
+        s = purity_settings(config_section(a.config, "purity"))
         for p in (a.bam, a.cnr, a.cns, a.normal, a.hotspots_table, a.targets):
             if p and not Path(p).is_file():
                 raise InputError([f"{p}: file not found"])
