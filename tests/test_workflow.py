@@ -1,8 +1,10 @@
 """The workflow as users run it: lint, dry run, bad inputs at start-up, and a full run of the SYNTHETIC cohort
 checked against its recorded truth (tests/cohort/data/truth.json)."""
 import json
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,6 +38,25 @@ def test_dry_run_from_another_directory(tmp_path, cohort_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rule in ("preflight_qc", "biomarkers_table", "provenance"):
         assert rule in proc.stdout, proc.stdout
+
+
+def test_per_sample_stages_run_in_batches_spread_over_the_cores(tmp_path, cohort_dir):
+    """`batching.samples_per_job: auto` with --cores 2: each per-sample stage is two batch jobs (README
+    "Performance"); every sample is in exactly one batch of each of its stages (dry run)."""
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", configfile=cohort_config(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sheet = read_table(cohort_dir / "samples.tsv")
+    called = set(sheet.loc[sheet["sample_type"] != "normal", "sample_id"])
+    stages = {"preflight_qc": set(sheet["sample_id"]), "cnv_coverage": set(sheet["sample_id"]),
+              "hotspots_count": set(sheet["sample_id"]) - called, "hotspots_call": called,
+              "cnv_segment": called, "purity": called, "fusions": called}
+    # "rule NAME:" blocks of the dry run and the sample logs each declares
+    blocks = re.findall(r"rule (\w+):\n(?:    .*\n)*?    log: ([^\n]+)", proc.stdout + proc.stderr)
+    for stage, samples in stages.items():
+        batches = {rule: logs for rule, logs in blocks if re.fullmatch(f"{stage}_b\\d{{3}}", rule)}
+        assert sorted(batches) == [f"{stage}_b001", f"{stage}_b002"], (stage, sorted(batches))
+        seen = [Path(log).name.split(".")[0] for logs in batches.values() for log in logs.split(", ")[1:]]
+        assert sorted(seen) == sorted(samples), stage
 
 
 def test_misspelled_config_key_stops_before_any_job(tmp_path, cohort_dir):
@@ -97,8 +118,8 @@ def test_one_bad_sample_never_stops_the_cohort(tmp_path, cohort_dir):
 
 
 def test_bam_and_cram_samples_are_linked_and_measured_in_one_job_each(tmp_path, cohort_dir):
-    """BAM and CRAM samples each get one preflight job (link + QC) writing a Snakemake benchmark record (wall,
-    CPU, peak RSS) under benchmarks/ of the run directory."""
+    """BAM and CRAM samples are linked and measured by the preflight job (link + QC), which writes a Snakemake
+    benchmark record (wall, CPU, peak RSS) under benchmarks/ of the run directory."""
     import pysam
 
     bam = cohort_dir / "bams" / "P09-T.bam"
@@ -118,8 +139,11 @@ def test_bam_and_cram_samples_are_linked_and_measured_in_one_job_each(tmp_path, 
     assert qc.loc["S-BAM", "reads"] == qc.loc["S-CRAM", "reads"] != "0"
     assert qc.loc["S-BAM", "mean_target_depth"] == qc.loc["S-CRAM", "mean_target_depth"]
     assert (tmp_path / "results" / "preflight" / "S-CRAM" / "S-CRAM.cram.crai").is_file()
-    for rule, sample in (("preflight_qc", "S-BAM"), ("preflight_qc_cram", "S-CRAM")):
-        bench = tmp_path / "benchmarks" / "preflight" / rule / f"{sample}.tsv"
+    # --cores 2 and two samples: `batching.samples_per_job: auto` gives one sample per job (b001 = S-BAM,
+    # b002 = S-CRAM), each with its own benchmark record and its own sample log
+    for batch, sample in (("b001", "S-BAM"), ("b002", "S-CRAM")):
+        assert f"{sample}: " in (tmp_path / "logs" / "preflight" / f"{sample}.qc.log").read_text()
+        bench = tmp_path / "benchmarks" / "preflight" / "preflight_qc" / f"{batch}.tsv"
         record = read_table(bench)
         assert {"s", "max_rss", "cpu_time"} <= set(record.columns) and float(record["s"].iloc[0]) > 0
 

@@ -20,6 +20,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from erbbscreen import __version__ as ERBBSCREEN_VERSION
+from erbbscreen.batch import (
+    DEFAULT_MAX_SAMPLES_PER_JOB,
+    flatten_files,
+    plan_batches,
+    samples_per_job,
+)
 from erbbscreen.errors import InputError
 from erbbscreen.preflight import format_sample_problems, preflight_cohort
 
@@ -125,50 +131,214 @@ def matched_normals(sample):
     return _NORMALS_OF_PATIENT.get(_SAMPLE_INFO[sample]["patient_id"], [])
 
 
-def matched_normal_alignments(wildcards):
-    """Linked alignments of the sample's matched normals (the purity stage finds het SNPs there)."""
-    return [
-        alignment(SimpleNamespace(sample=n)) for n in matched_normals(wildcards.sample)
-    ]
-
-
-def matched_normal_indexes(wildcards):
-    return [
-        alignment_index(SimpleNamespace(sample=n))
-        for n in matched_normals(wildcards.sample)
-    ]
-
-
 def _is_cram(sample):
     return _SAMPLE_INFO[sample]["bam"].lower().endswith(".cram")
 
 
-def samples_regex(samples):
-    """Wildcard constraint matching exactly these sample ids (nothing when empty): lets two rules write the same
-    per-sample file for disjoint sets of samples (e.g. BAM vs CRAM, normals vs tumour/plasma).
-    """
-    return "|".join(re.escape(s) for s in samples) or "(?!)"
-
-
-CRAM_SAMPLES = [s for s in SAMPLES.index if _is_cram(s)]
-BAM_SAMPLES = [s for s in SAMPLES.index if not _is_cram(s)]
-
-
-def alignment(wildcards):
+def alignment(sample):
     """The sample's alignment as linked under results/preflight (index beside it)."""
-    ext = "cram" if _is_cram(wildcards.sample) else "bam"
-    return f"results/preflight/{wildcards.sample}/{wildcards.sample}.{ext}"
+    ext = "cram" if _is_cram(sample) else "bam"
+    return f"results/preflight/{sample}/{sample}.{ext}"
 
 
-def alignment_index(wildcards):
-    ext = "cram.crai" if _is_cram(wildcards.sample) else "bam.bai"
-    return f"results/preflight/{wildcards.sample}/{wildcards.sample}.{ext}"
+def alignment_index(sample):
+    ext = "cram.crai" if _is_cram(sample) else "bam.bai"
+    return f"results/preflight/{sample}/{sample}.{ext}"
 
 
-def user_alignment(wildcards):
-    """The user's alignment file as input when it exists (a missing file becomes a QC failure, not a crash)."""
-    path = _SAMPLE_INFO[wildcards.sample]["bam"]
-    return [path] if os.path.exists(path) else []
+def qc_row(sample):
+    """The sample's one-row QC table (preflight stage)."""
+    return f"results/preflight/{sample}/qc.tsv"
+
+
+# --- Batches: one job per stage takes several samples (README "Performance", docs/development.md) ------------
+# The per-sample stages run as batch jobs: the fixed cost of a job (interpreter, imports, job set-up) is paid once
+# per batch. `batching.samples_per_job: auto` spreads a stage's samples over the job slots (--cores locally,
+# --jobs on a cluster: one sample per job there as long as slots >= samples), at most batching.max_samples_per_job.
+BATCHING = config.get("batching") or {}
+try:
+    _SLOTS = (
+        workflow.resource_settings.cores
+        if workflow.local_exec
+        else workflow.resource_settings.nodes
+    )
+except Exception:  # no --cores/--jobs given (e.g. --lint): one slot
+    _SLOTS = None
+
+
+def sample_batches(samples):
+    """[(batch id, [sample ids])] of one stage, in sheet order (erbbscreen.batch.plan_batches)."""
+    size = samples_per_job(
+        len(samples),
+        BATCHING.get("samples_per_job", "auto"),
+        _SLOTS,
+        BATCHING.get("max_samples_per_job", DEFAULT_MAX_SAMPLES_PER_JOB),
+    )
+    return plan_batches(samples, size)
+
+
+def batch_logs(stage, batch, jobs):
+    """A batch job's logs: the batch's own log first (scripts log there), then each sample's."""
+    return [f"logs/{stage}/{batch}.log"] + [job["log"] for job in jobs]
+
+
+# Per-sample job specs of the batch rules (files, parameters and log of one sample), read by the stage rules and
+# by their scripts (erbbscreen.batch.run_jobs). Directory constants (HOTSPOTS_DIR, CNV_DIR, PURITY_DIR) are set
+# by the stage files before their rules call these.
+
+
+def preflight_qc_job(sample):
+    """One sample's part of a preflight_qc batch job: its files and parameters."""
+    path = _SAMPLE_INFO[sample]["bam"]
+    return {
+        "sample_id": sample,
+        "sample": sample_info(sample),
+        # the user's file as input when it exists (a missing file becomes a QC failure, not a crash)
+        "input": [path] if os.path.exists(path) else [],
+        "output": {
+            "aln": alignment(sample),
+            "idx": alignment_index(sample),
+            "qc": qc_row(sample),
+        },
+        "log": f"logs/preflight/{sample}.qc.log",
+    }
+
+
+def hotspots_count_job(sample):
+    """One normal's part of a hotspots_count batch job."""
+    return {
+        "sample_id": sample,
+        "input": {
+            "aln": alignment(sample),
+            "idx": alignment_index(sample),
+            "qc": qc_row(sample),
+        },
+        "output": {"counts": f"{HOTSPOTS_DIR}/{sample}/counts.tsv"},
+        "log": f"logs/hotspots/{sample}.count.log",
+    }
+
+
+def hotspots_call_job(sample):
+    """One tumour/plasma sample's part of a hotspots_call batch job (counts + calls + VCF)."""
+    normals = {n: f"{HOTSPOTS_DIR}/{n}/counts.tsv" for n in matched_normals(sample)}
+    out = f"{HOTSPOTS_DIR}/{sample}"
+    return {
+        "sample_id": sample,
+        "sample": sample_info(sample),
+        "input": {
+            "aln": alignment(sample),
+            "idx": alignment_index(sample),
+            "qc": qc_row(sample),
+            "normals": normals,
+        },
+        "output": {
+            "counts": f"{out}/counts.tsv",
+            "table": f"{out}/hotspots.tsv",
+            "biomarkers": f"{out}/biomarkers.tsv",
+            "vcf": f"{out}/{sample}.hotspots.vcf.gz",
+            "tbi": f"{out}/{sample}.hotspots.vcf.gz.tbi",
+        },
+        "log": f"logs/hotspots/{sample}.call.log",
+    }
+
+
+def cnv_coverage_job(sample):
+    """One sample's part of a cnv_coverage batch job."""
+    return {
+        "sample_id": sample,
+        "input": {
+            "aln": alignment(sample),
+            "idx": alignment_index(sample),
+            "qc": qc_row(sample),
+        },
+        "output": {
+            "target": f"{CNV_DIR}/{sample}/{sample}.targetcoverage.cnn",
+            "antitarget": f"{CNV_DIR}/{sample}/{sample}.antitargetcoverage.cnn",
+        },
+        "log": f"logs/copy_number/{sample}.coverage.log",
+    }
+
+
+def cnv_segment_job(sample):
+    """One tumour/plasma sample's part of a cnv_segment batch job (fix + segment + call + plots)."""
+    out = f"{CNV_DIR}/{sample}/{sample}"
+    return {
+        "sample_id": sample,
+        "sample": sample_info(sample),
+        "input": {
+            "target": f"{out}.targetcoverage.cnn",
+            "antitarget": f"{out}.antitargetcoverage.cnn",
+            "qc": qc_row(sample),
+        },
+        "output": {
+            "cnr": f"{out}.cnr",
+            "cns": f"{out}.cns",
+            "call_cns": f"{out}.call.cns",
+            "scatter": f"{out}-scatter.png",
+            "zoom": f"{out}-erbb2.png",
+        },
+        "log": f"logs/copy_number/{sample}.segment.log",
+    }
+
+
+def purity_job(sample):
+    """One tumour/plasma sample's part of a purity batch job."""
+    normals = matched_normals(sample)
+    cnv = f"{CNV_DIR}/{sample}/{sample}"
+    out = f"{PURITY_DIR}/{sample}"
+    return {
+        "sample_id": sample,
+        "sample": sample_info(sample),
+        "input": {
+            "aln": alignment(sample),
+            "idx": alignment_index(sample),
+            "qc": qc_row(sample),
+            "cnr": f"{cnv}.cnr",
+            "cns": f"{cnv}.cns",
+            "hotspots": f"{HOTSPOTS_DIR}/{sample}/hotspots.tsv",
+            "normals": [alignment(n) for n in normals],
+            "normal_idx": [alignment_index(n) for n in normals],
+            "normal_qc": [qc_row(n) for n in normals],
+        },
+        "output": {
+            "table": f"{out}/purity.tsv",
+            "biomarkers": f"{out}/biomarkers.tsv",
+            "snps": f"{out}/het_snps.tsv",
+        },
+        "log": f"logs/purity/{sample}.log",
+    }
+
+
+def fusions_job(sample):
+    """One tumour/plasma sample's part of a fusions batch job."""
+    info = sample_info(sample)
+    out = f"results/fusions/{sample}"
+    return {
+        "sample_id": sample,
+        "sample": info,
+        "input": {
+            "aln": alignment(sample),
+            "idx": alignment_index(sample),
+            "qc": qc_row(sample),
+            # plasma: the published TUMOR_FRACTION row (purity stage), so that a sample without detectable ctDNA
+            # gives no confident negative; tissue uses the sample sheet purity
+            "tumor_fraction": (
+                f"results/purity/{sample}/biomarkers.tsv"
+                if info["sample_type"] == "plasma"
+                else None
+            ),
+        },
+        "output": {
+            "tsv": f"{out}/fusions.tsv",
+            "bedpe": f"{out}/{sample}.bedpe",
+            "vcf": f"{out}/{sample}.vcf",
+            "reads": f"{out}/evidence_reads.txt",
+            "biomarkers": f"{out}/biomarkers.tsv",
+            "events": f"{out}/events.tsv",
+            "coverage": f"{out}/intron_coverage.tsv",
+        },
+        "log": f"logs/fusions/{sample}.log",
+    }
 
 
 def final_outputs():

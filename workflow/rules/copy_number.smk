@@ -1,5 +1,6 @@
 # Copy number (docs/copy-number.md): CNVkit used in-process (cnvlib), few processes per sample.
 #   cnv_bins       (cohort)      target/antitarget bins: from cnv.reference's bins, the panel, or genome-wide bins
+#   (per-sample steps run as batch jobs, common.smk "Batches"; each sample keeps its own files and log)
 #   cnv_coverage   (per sample)  target + antitarget coverage in one process (QC-failed: header-only files)
 #   cnv_reference  (cohort)      cnv.reference .cnn > pooled from the sheet's normals > flat; choice -> JSON
 #   cnv_segment    (per sample)  fix + segment + segmetrics + call + plots in one process
@@ -44,31 +45,34 @@ rule cnv_bins:
         "../scripts/copy_number_bins.py"
 
 
-rule cnv_coverage:
-    input:
-        aln=alignment,
-        idx=alignment_index,
-        qc="results/preflight/{sample}/qc.tsv",
-        targets=rules.cnv_bins.output.targets,
-        antitargets=rules.cnv_bins.output.antitargets,
-        fasta=REFERENCE["fasta"],
-    output:
-        target=f"{CNV_DIR}/{{sample}}/{{sample}}.targetcoverage.cnn",
-        antitarget=f"{CNV_DIR}/{{sample}}/{{sample}}.antitargetcoverage.cnn",
-    log:
-        "logs/copy_number/{sample}.coverage.log",
-    benchmark:
-        "benchmarks/copy_number/cnv_coverage/{sample}.tsv"
-    conda:
-        "../../envs/cnvkit.yaml"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=60,
-    params:
-        settings=CNV,
-    script:
-        "../scripts/copy_number_coverage.py"
+for batch, members in sample_batches(sample_ids()):
+    jobs = [cnv_coverage_job(s) for s in members]
+
+    rule:
+        name:
+            f"cnv_coverage_{batch}"
+        input:
+            flatten_files(jobs, "input"),
+            targets=rules.cnv_bins.output.targets,
+            antitargets=rules.cnv_bins.output.antitargets,
+            fasta=REFERENCE["fasta"],
+        output:
+            flatten_files(jobs, "output"),
+        log:
+            batch_logs("copy_number", f"coverage_{batch}", jobs),
+        benchmark:
+            f"benchmarks/copy_number/cnv_coverage/{batch}.tsv"
+        conda:
+            "../../envs/cnvkit.yaml"
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=60 * len(members),
+        params:
+            jobs=jobs,
+            settings=CNV,
+        script:
+            "../scripts/copy_number_coverage.py"
 
 
 rule cnv_reference:
@@ -84,7 +88,7 @@ rule cnv_reference:
             f"{CNV_DIR}/{{sample}}/{{sample}}.antitargetcoverage.cnn",
             sample=CNV_NORMALS,
         ),
-        normal_qc=expand("results/preflight/{sample}/qc.tsv", sample=CNV_NORMALS),
+        normal_qc=[qc_row(s) for s in CNV_NORMALS],
     output:
         cnn=f"{CNV_DIR}/reference.cnn",
         choice=f"{CNV_DIR}/reference_choice.json",
@@ -105,36 +109,35 @@ rule cnv_reference:
         "../scripts/copy_number_reference.py"
 
 
-rule cnv_segment:
-    input:
-        target=rules.cnv_coverage.output.target,
-        antitarget=rules.cnv_coverage.output.antitarget,
-        reference=rules.cnv_reference.output.cnn,
-        choice=rules.cnv_reference.output.choice,
-        qc="results/preflight/{sample}/qc.tsv",
-        transcripts=ANNOTATION["transcripts"] or [],
-    output:
-        cnr=f"{CNV_DIR}/{{sample}}/{{sample}}.cnr",
-        cns=f"{CNV_DIR}/{{sample}}/{{sample}}.cns",
-        call_cns=f"{CNV_DIR}/{{sample}}/{{sample}}.call.cns",
-        scatter=f"{CNV_DIR}/{{sample}}/{{sample}}-scatter.png",
-        zoom=f"{CNV_DIR}/{{sample}}/{{sample}}-erbb2.png",
-    log:
-        "logs/copy_number/{sample}.segment.log",
-    benchmark:
-        "benchmarks/copy_number/{sample}.segment.tsv"
-    conda:
-        "../../envs/cnvkit.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
-    params:
-        sample=lambda w: sample_info(w.sample),
-        settings=CNV,
-        wgs=CNV_WGS,
-    script:
-        "../scripts/copy_number_segment.py"
+for batch, members in sample_batches(sample_ids("tumor", "plasma")):
+    jobs = [cnv_segment_job(s) for s in members]
+
+    rule:
+        name:
+            f"cnv_segment_{batch}"
+        input:
+            flatten_files(jobs, "input"),
+            reference=rules.cnv_reference.output.cnn,
+            choice=rules.cnv_reference.output.choice,
+            transcripts=ANNOTATION["transcripts"] or [],
+        output:
+            flatten_files(jobs, "output"),
+        log:
+            batch_logs("copy_number", f"segment_{batch}", jobs),
+        benchmark:
+            f"benchmarks/copy_number/cnv_segment/{batch}.tsv"
+        conda:
+            "../../envs/cnvkit.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60 * len(members),
+        params:
+            jobs=jobs,
+            settings=CNV,
+            wgs=CNV_WGS,
+        script:
+            "../scripts/copy_number_segment.py"
 
 
 # Gene-level calls after the purity stage (its value + interval); one pandas-only job for the cohort.
@@ -145,7 +148,7 @@ rule cnv_call:
     input:
         cnr=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.cnr", sample=CNV_CALLED),
         cns=expand(f"{CNV_DIR}/{{sample}}/{{sample}}.cns", sample=CNV_CALLED),
-        qc=expand("results/preflight/{sample}/qc.tsv", sample=CNV_CALLED),
+        qc=[qc_row(s) for s in CNV_CALLED],
         tumor_fraction=expand(
             "results/purity/{sample}/biomarkers.tsv", sample=CNV_CALLED
         ),

@@ -1,4 +1,5 @@
 # Hotspot codons (docs/hotspots.md): KRAS/NRAS/BRAF/PIK3CA codon-level genotyping with pysam.
+# Per-sample steps run as batch jobs (common.smk "Batches"); each sample keeps its own files and log.
 #   hotspots_count      (normals)                 indexed fetch of the codon regions only -> fragment codon counts
 #   hotspots_background (cohort)                  normals' counts -> per-site background error (default rates if none)
 #   hotspots_call       (tumor + plasma)          the same counts, then calls, per-codon table, biomarker rows,
@@ -10,36 +11,38 @@ HOTSPOTS = config.get("hotspots") or {}
 HOTSPOTS_DIR = "results/hotspots"
 
 
-rule hotspots_count:
-    input:
-        aln=alignment,
-        idx=alignment_index,
-        qc="results/preflight/{sample}/qc.tsv",
-        hotspots=ANNOTATION["hotspots"],
-        fasta=REFERENCE["fasta"],
-    output:
-        counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
-    log:
-        "logs/hotspots/{sample}.count.log",
-    benchmark:
-        "benchmarks/hotspots/hotspots_count/{sample}.tsv"
-    wildcard_constraints:
-        sample=samples_regex(sample_ids("normal")),
-    conda:
-        "../../envs/pysam.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    params:
-        settings=HOTSPOTS,
-    script:
-        "../scripts/hotspots_count.py"
+for batch, members in sample_batches(sample_ids("normal")):
+    jobs = [hotspots_count_job(s) for s in members]
+
+    rule:
+        name:
+            f"hotspots_count_{batch}"
+        input:
+            flatten_files(jobs, "input"),
+            hotspots=ANNOTATION["hotspots"],
+            fasta=REFERENCE["fasta"],
+        output:
+            flatten_files(jobs, "output"),
+        log:
+            batch_logs("hotspots", f"count_{batch}", jobs),
+        benchmark:
+            f"benchmarks/hotspots/hotspots_count/{batch}.tsv"
+        conda:
+            "../../envs/pysam.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=30 * len(members),
+        params:
+            jobs=jobs,
+            settings=HOTSPOTS,
+        script:
+            "../scripts/hotspots_count.py"
 
 
 rule hotspots_background:
     input:
-        counts=expand(f"{HOTSPOTS_DIR}/{{s}}/counts.tsv", s=sample_ids("normal")),
+        counts=[f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in sample_ids("normal")],
         hotspots=ANNOTATION["hotspots"],
         fasta=REFERENCE["fasta"],
     output:
@@ -61,43 +64,34 @@ rule hotspots_background:
         "../scripts/hotspots_background.py"
 
 
-rule hotspots_call:
-    input:
-        aln=alignment,
-        idx=alignment_index,
-        qc="results/preflight/{sample}/qc.tsv",
-        normals=lambda w: [
-            f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)
-        ],
-        background=rules.hotspots_background.output.background,
-        hotspots=ANNOTATION["hotspots"],
-        fasta=REFERENCE["fasta"],
-    output:
-        counts=f"{HOTSPOTS_DIR}/{{sample}}/counts.tsv",
-        table=f"{HOTSPOTS_DIR}/{{sample}}/hotspots.tsv",
-        biomarkers=f"{HOTSPOTS_DIR}/{{sample}}/biomarkers.tsv",
-        vcf=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz",
-        tbi=f"{HOTSPOTS_DIR}/{{sample}}/{{sample}}.hotspots.vcf.gz.tbi",
-    log:
-        "logs/hotspots/{sample}.call.log",
-    benchmark:
-        "benchmarks/hotspots/hotspots_call/{sample}.tsv"
-    wildcard_constraints:
-        sample=samples_regex(sample_ids("tumor", "plasma")),
-    conda:
-        "../../envs/pysam.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    params:
-        sample=lambda wc: sample_info(wc.sample),
-        normals=lambda w: {
-            s: f"{HOTSPOTS_DIR}/{s}/counts.tsv" for s in matched_normals(w.sample)
-        },
-        settings=HOTSPOTS,
-    script:
-        "../scripts/hotspots_call.py"
+for batch, members in sample_batches(sample_ids("tumor", "plasma")):
+    jobs = [hotspots_call_job(s) for s in members]
+
+    rule:
+        name:
+            f"hotspots_call_{batch}"
+        input:
+            flatten_files(jobs, "input"),
+            background=f"{HOTSPOTS_DIR}/background.tsv",
+            hotspots=ANNOTATION["hotspots"],
+            fasta=REFERENCE["fasta"],
+        output:
+            flatten_files(jobs, "output"),
+        log:
+            batch_logs("hotspots", f"call_{batch}", jobs),
+        benchmark:
+            f"benchmarks/hotspots/hotspots_call/{batch}.tsv"
+        conda:
+            "../../envs/pysam.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=30 * len(members),
+        params:
+            jobs=jobs,
+            settings=HOTSPOTS,
+        script:
+            "../scripts/hotspots_call.py"
 
 
 rule hotspots_table:

@@ -1,54 +1,42 @@
-# Preflight / QC (docs/preflight.md): one job per sample links the alignment under results/ (index built there when
-# missing), measures the QC metrics and applies the thresholds in config `qc:`. A bad sample becomes a `fail` row,
-# never a crash.
+# Preflight / QC (docs/preflight.md): links each sample's alignment under results/ (index built there when missing),
+# measures the QC metrics and applies the thresholds in config `qc:`. A bad sample becomes a `fail` row, never a
+# crash. One job per batch of samples (common.smk "Batches").
 
 
-rule preflight_qc:
-    # link + QC in one job (one process per sample); CRAM samples go to preflight_qc_cram
-    input:
-        user_alignment,
-    output:
-        aln="results/preflight/{sample}/{sample}.bam",
-        idx="results/preflight/{sample}/{sample}.bam.bai",
-        qc="results/preflight/{sample}/qc.tsv",
-    log:
-        "logs/preflight/{sample}.qc.log",
-    benchmark:
-        "benchmarks/preflight/preflight_qc/{sample}.tsv"
-    wildcard_constraints:
-        sample=samples_regex(BAM_SAMPLES),
-    conda:
-        "../../envs/pysam.yaml"
-    threads: 2
-    resources:
-        mem_mb=1000,
-        runtime=60,
-    params:
-        sample=lambda w: sample_info(w.sample),
-        fasta=REFERENCE["fasta"],
-        build=REFERENCE["build"],
-        qc=config["qc"],
-        panel=PANEL_TARGETS,
-        transcripts=ANNOTATION["transcripts"],
-    script:
-        "../scripts/preflight_qc.py"
+for batch, members in sample_batches(sample_ids()):
+    jobs = [preflight_qc_job(s) for s in members]
 
-
-use rule preflight_qc as preflight_qc_cram with:
-    output:
-        aln="results/preflight/{sample}/{sample}.cram",
-        idx="results/preflight/{sample}/{sample}.cram.crai",
-        qc="results/preflight/{sample}/qc.tsv",
-    benchmark:
-        "benchmarks/preflight/preflight_qc_cram/{sample}.tsv"
-    wildcard_constraints:
-        sample=samples_regex(CRAM_SAMPLES),
+    rule:
+        name:
+            f"preflight_qc_{batch}"
+        input:
+            flatten_files(jobs, "input"),
+        output:
+            flatten_files(jobs, "output"),
+        log:
+            batch_logs("preflight", batch, jobs),
+        benchmark:
+            f"benchmarks/preflight/preflight_qc/{batch}.tsv"
+        conda:
+            "../../envs/pysam.yaml"
+        threads: 2
+        resources:
+            mem_mb=1000,
+            runtime=30 + 30 * len(members),
+        params:
+            jobs=jobs,
+            fasta=REFERENCE["fasta"],
+            build=REFERENCE["build"],
+            qc=config["qc"],
+            panel=PANEL_TARGETS,
+            transcripts=ANNOTATION["transcripts"],
+        script:
+            "../scripts/preflight_qc.py"
 
 
 rule preflight_qc_table:
     input:
-        expand("results/preflight/{sample}/qc.tsv", sample=sample_ids())
-        + imported_tables("qc"),
+        [qc_row(s) for s in sample_ids()] + imported_tables("qc"),
     output:
         "results/tables/qc.tsv",
     log:

@@ -1,4 +1,5 @@
-# Purity / ctDNA fraction (docs/purity.md): one job per tumour/plasma sample, pysam + numpy (no CNVkit import).
+# Purity / ctDNA fraction (docs/purity.md): per tumour/plasma sample, pysam + numpy (no CNVkit import); batch jobs
+# (common.smk "Batches"), each sample with its own files and log.
 #   purity  (tumor + plasma)  het-SNP allele counts by htslib over the CNVkit target bins (matched normal first),
 #                             allelic imbalance within the CNVkit segments, integer-state segment fit, highest somatic
 #                             hotspot VAF (the hotspots stage's published table) -> value + interval + states,
@@ -10,40 +11,33 @@ PURITY = config.get("purity") or {}
 PURITY_DIR = "results/purity"
 
 
-rule purity:
-    input:
-        aln=alignment,
-        idx=alignment_index,
-        qc="results/preflight/{sample}/qc.tsv",
-        targets=rules.cnv_bins.output.targets,
-        cnr=f"{CNV_DIR}/{{sample}}/{{sample}}.cnr",
-        cns=f"{CNV_DIR}/{{sample}}/{{sample}}.cns",
-        hotspots=f"{HOTSPOTS_DIR}/{{sample}}/hotspots.tsv",
-        normals=matched_normal_alignments,
-        normal_idx=matched_normal_indexes,
-        normal_qc=lambda w: [
-            f"results/preflight/{n}/qc.tsv" for n in matched_normals(w.sample)
-        ],
-        fasta=REFERENCE["fasta"],
-    output:
-        table=f"{PURITY_DIR}/{{sample}}/purity.tsv",
-        biomarkers=f"{PURITY_DIR}/{{sample}}/biomarkers.tsv",
-        snps=f"{PURITY_DIR}/{{sample}}/het_snps.tsv",
-    log:
-        "logs/purity/{sample}.log",
-    benchmark:
-        "benchmarks/purity/{sample}.tsv"
-    conda:
-        "../../envs/pysam.yaml"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=30,
-    params:
-        sample=lambda w: sample_info(w.sample),
-        settings=PURITY,
-    script:
-        "../scripts/purity.py"
+for batch, members in sample_batches(sample_ids("tumor", "plasma")):
+    jobs = [purity_job(s) for s in members]
+
+    rule:
+        name:
+            f"purity_{batch}"
+        input:
+            flatten_files(jobs, "input"),
+            targets=rules.cnv_bins.output.targets,
+            fasta=REFERENCE["fasta"],
+        output:
+            flatten_files(jobs, "output"),
+        log:
+            batch_logs("purity", batch, jobs),
+        benchmark:
+            f"benchmarks/purity/purity/{batch}.tsv"
+        conda:
+            "../../envs/pysam.yaml"
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=30 * len(members),
+        params:
+            jobs=jobs,
+            settings=PURITY,
+        script:
+            "../scripts/purity.py"
 
 
 rule purity_table:

@@ -1,22 +1,24 @@
-"""NRG1 fusion detection for one sample (thin wrapper over erbbscreen.fusions.run)."""
+"""NRG1 fusion detection for a batch of samples (thin wrapper over erbbscreen.fusions.run, one call per sample)."""
 import logging
 import os
+import sys
 
+from erbbscreen.batch import run_jobs
 from erbbscreen.fusions import run
 from erbbscreen.guard import run_or_not_evaluable
 
-
-def _one(files):
-    """A named input given as a possibly empty list: its path or None."""
-    if not files:
-        return None
-    return files if isinstance(files, str) else files[0]
-
-
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake object injected)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 i, p = snakemake.input, snakemake.params  # noqa: F821
-out_dir = os.path.dirname(snakemake.output.tsv)  # noqa: F821
-run_or_not_evaluable("fusions", i.qc, out_dir, lambda qc: run(
-    i.aln, i.transcripts, out_dir, p.sample, fasta=i.fasta, domains_path=_one(i.domains), qc_path=qc,
-    settings=p.settings, tumor_fraction_path=_one(i.tumor_fraction)))
+domains = i.domains[0] if i.domains else None
+
+
+def one(job):
+    j = job["input"]
+    out_dir = os.path.dirname(job["output"]["tsv"])
+    run_or_not_evaluable("fusions", j["qc"], out_dir, lambda qc: run(
+        j["aln"], i.transcripts, out_dir, job["sample"], fasta=i.fasta, domains_path=domains, qc_path=qc,
+        settings=p.settings, tumor_fraction_path=j["tumor_fraction"]))
+
+
+run_jobs("fusions", p.jobs, one)
