@@ -48,8 +48,8 @@ from conftest import cohort_config  # noqa: E402
 COHORT = ROOT / "tests" / "cohort" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CNVKIT = shutil.which("cnvkit.py") or str(Path(sys.executable).with_name("cnvkit.py"))
-#: per-sample jobs of a tumour sample, in workflow order
-SAMPLE_RULES = ["preflight_qc", "hotspots_call", "cnv_coverage", "cnv_call", "fusions"]
+#: per-sample steps of a tumour sample, in workflow order (batch rules: benchmarks/<stage>/<step>/<batch>.tsv)
+SAMPLE_RULES = ["preflight_qc", "cnv_coverage", "cnv_segment", "hotspots_call", "purity", "fusions"]
 
 LINES: list[str] = []
 
@@ -71,7 +71,8 @@ def sheet() -> pd.DataFrame:
 
 
 def benchmark_table(workdir: Path) -> pd.DataFrame:
-    """Every job's Snakemake benchmark record under workdir/benchmarks: rule, sample, s, cpu_time, max_rss."""
+    """Every job's Snakemake benchmark record under workdir/benchmarks: rule, sample (the batch id of a per-sample
+    step, e.g. b001; empty for a cohort job), s, cpu_time, max_rss."""
     rows = []
     for f in sorted((workdir / "benchmarks").rglob("*.tsv")):
         rel = f.relative_to(workdir / "benchmarks").with_suffix("")
@@ -216,6 +217,8 @@ def bam_benchmark(work: Path, cores: int, copies: int) -> dict:
     cfg = cohort_config(run_dir)
     config = yaml.safe_load(cfg.read_text())
     config["samples"] = str(sheet_path)
+    # one sample per job, so that each step of the merged BAM (first in the sheet: batch b001) is timed alone
+    config["batching"] = {"samples_per_job": 1}
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     ours = run_workflow(run_dir, cfg, cores)
     jobs = benchmark_table(run_dir)
@@ -240,7 +243,7 @@ def bam_benchmark(work: Path, cores: int, copies: int) -> dict:
     say(f"  {'job':<16}{'wall s':>8}{'x view -c':>11}{'x cnvkit cov':>14}{'cpu s*':>8}{'max RSS MB':>12}")
     per = {}
     for rule in SAMPLE_RULES:
-        r = jobs[(jobs["rule"] == rule) & (jobs["sample"] == "MERGED")]
+        r = jobs[(jobs["rule"] == rule) & (jobs["sample"] == "b001")]
         if not len(r):
             continue
         r = r.iloc[0]
@@ -249,7 +252,7 @@ def bam_benchmark(work: Path, cores: int, copies: int) -> dict:
         say(f"  {rule:<16}{r['s']:>8.1f}{r['s'] / view['wall']:>11.1f}{r['s'] / cov['wall']:>14.2f}"
             f"{r['cpu_time']:>8.1f}{r['max_rss_mb']:>12.0f}")
     total = sum(p["wall"] for p in per.values())
-    cn_total = sum(per[r]["wall"] for r in ("cnv_coverage", "cnv_call") if r in per)
+    cn_total = sum(per[r]["wall"] for r in ("cnv_coverage", "cnv_segment") if r in per)
     say(f"  per-sample total (all {len(per)} jobs): {total:.1f} s wall = {total / chain_wall:.2f}x CNVkit's own "
         f"chain (target <= 1.5x); copy number alone {cn_total / chain_wall:.2f}x")
     say(f"  QC: {per['preflight_qc']['x_cnvkit_coverage']:.2f}x cnvkit.py coverage (target <= 0.3x), "
