@@ -475,6 +475,65 @@ def test_egf_unknown_without_domains():
     assert F.egf_retained(None, "G", "EGF_like", "R", 10) is None
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# the bundled GRCh38 / GRCh37 resources (no annotation overrides): real MANE models with CDS decide the frame
+# ---------------------------------------------------------------------------------------------------------------
+
+def bundled(build):
+    """transcripts + domains exactly as a run with reference.build = ``build`` and no annotation.* gets them."""
+    from erbbscreen.settings import resolve_paths
+    paths = resolve_paths({"reference": {"build": build, "fasta": "ref.fa"}, "samples": "samples.tsv"})
+    assert Path(paths["transcripts"]).parent.name == build and Path(paths["domains"]).parent.name == build
+    return read_transcripts(paths["transcripts"]), read_domains(paths["domains"])
+
+
+def intron_mid(tx, k):
+    s, e = tx.introns_in_transcript_order()[k - 1]
+    return (s + e) // 2
+
+
+# Hand derivation from the bundled MANE models (exon lengths in transcript order; Ensembl end phase = coding bases
+# up to the exon's end mod 3):
+#   NRG1 ENST00000405005.8, 5' UTR 416 nt, exons 516 178 122 51 51 | 130 68 ...: coding 100, 278, 400, 451, 502 ->
+#        exon 6 start phase 502 % 3 = 1; exon 8 start phase (502 + 130 + 68) % 3 = 1. EGF-like domain on exons 6-7.
+#   CD74 ENST00000009530.13, 5' UTR 161 nt, exons 286 173 80 63 96 88 ...: coding 125, 298, 378, 441, 537, 625 ->
+#        exon 5 end phase 0, exon 6 end phase 1 (625 = 3 x 208 + 1).
+#   SDC4 ENST00000372733.3, 5' UTR 40 nt, exons 100 139 ...: coding 60, 199 -> exon 1 end phase 0, exon 2 end phase 1.
+#   SLC3A2 ENST00000338663.12, 5' UTR 128 nt, exons 552 174 92 69 59 ...: coding 424, 598, 690, 759, 818 ->
+#        exon 2 end phase 1, exon 4 end phase 0.
+# CD74 exon 6 -> NRG1 exon 6 and SDC4 exon 2 -> NRG1 exon 6 are the published in-frame junctions (domain-spec §4
+# partners; Fernandez-Cuesta 2014): phase 1 meets phase 1.
+BUNDLED_JUNCTIONS = [
+    # partner, partner intron k (keeps exons 1..k) and exon k end phase, NRG1 intron j (keeps exons j+1..) and
+    # exon j+1 start phase, frame, EGF-like domain kept
+    ("CD74", 6, 1, 5, 1, "in_frame", True),
+    ("CD74", 5, 0, 5, 1, "out_of_frame", True),
+    ("CD74", 6, 1, 7, 1, "in_frame", False),     # in frame, but NRG1 exons 6-7 (EGF-like) are lost
+    ("SDC4", 2, 1, 5, 1, "in_frame", True),
+    ("SDC4", 1, 0, 5, 1, "out_of_frame", True),
+    ("SLC3A2", 2, 1, 5, 1, "in_frame", True),
+    ("SLC3A2", 4, 0, 5, 1, "out_of_frame", True),
+]
+# SLC3A2 has no verified GRCh37 placement and is absent from the GRCh37 BED12 (tests/test_resources.py)
+BUNDLED_CASES = [(b, *j) for b in ("GRCh38", "GRCh37") for j in BUNDLED_JUNCTIONS if (b, j[0]) != ("GRCh37", "SLC3A2")]
+
+
+@pytest.mark.parametrize("build,partner,p_intron,p_phase,g_intron,g_phase,frame,kept", BUNDLED_CASES)
+def test_bundled_partner_nrg1_junction_gets_frame_and_egf_decided(build, partner, p_intron, p_phase, g_intron,
+                                                                   g_phase, frame, kept):
+    tx, dom = bundled(build)
+    nrg1, ptx = tx["NRG1"], tx[partner]
+    p_bp, g_bp = intron_mid(ptx, p_intron), intron_mid(nrg1, g_intron)
+    # the same look-ups _decide() makes for a detected event
+    assert F.gene_at(tx, ptx.chrom, p_bp, prefer=(partner,)) is ptx
+    assert F.describe_location(ptx, p_bp) == f"{partner} intron {p_intron}"
+    assert F.describe_location(nrg1, g_bp) == f"NRG1 intron {g_intron}"
+    g_keep, _ = F.required_keeps(nrg1.strand, ptx.strand)
+    assert F.predict_frame(ptx, p_bp, nrg1, g_bp) == (
+        frame, f"{partner} exon {p_intron} end phase {p_phase}, NRG1 exon {g_intron + 1} start phase {g_phase}")
+    assert F.egf_retained(dom, "NRG1", "EGF_like", g_keep, g_bp) is kept
+
+
 @pytest.mark.parametrize("gene_strand,partner_strand,expected", [
     ("+", "+", ("R", "L")), ("+", "-", ("R", "R")), ("-", "+", ("L", "L")), ("-", "-", ("L", "R")),
     ("+", None, ("R", None)),
