@@ -501,8 +501,8 @@ def intron_mid(tx, k):
 #   SDC4 ENST00000372733.3, 5' UTR 40 nt, exons 100 139 ...: coding 60, 199 -> exon 1 end phase 0, exon 2 end phase 1.
 #   SLC3A2 ENST00000338663.12, 5' UTR 128 nt, exons 552 174 92 69 59 ...: coding 424, 598, 690, 759, 818 ->
 #        exon 2 end phase 1, exon 4 end phase 0.
-# CD74 exon 6 -> NRG1 exon 6 and SDC4 exon 2 -> NRG1 exon 6 are the published in-frame junctions (domain-spec §4
-# partners; Fernandez-Cuesta 2014): phase 1 meets phase 1.
+# CD74 exon 6 -> NRG1 exon 6 (phase 1 meets phase 1) is the junction reported for CD74-NRG1 ([FC14] in
+# domain-spec; the paper's exon numbers taken as MANE numbers, UNVERIFIED); the other rows follow from the phases.
 BUNDLED_JUNCTIONS = [
     # partner, partner intron k (keeps exons 1..k) and exon k end phase, NRG1 intron j (keeps exons j+1..) and
     # exon j+1 start phase, frame, EGF-like domain kept
