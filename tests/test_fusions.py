@@ -534,6 +534,58 @@ def test_bundled_partner_nrg1_junction_gets_frame_and_egf_decided(build, partner
     assert F.egf_retained(dom, "NRG1", "EGF_like", g_keep, g_bp) is kept
 
 
+class LazyContig:
+    """A full-length contig whose bases are made on demand (deterministic, 4-kb blocks): SimBam can then write
+    reads at the real GRCh38/GRCh37 coordinates of the bundled models without a 150-Mb string. Synthetic bases;
+    no reference FASTA is used (detection from split reads and pairs needs none)."""
+
+    def __init__(self, length: int, seed: int):
+        self.length, self.seed, self.blocks = length, seed, {}
+
+    def __len__(self):
+        return self.length
+
+    def _block(self, b):
+        if b not in self.blocks:
+            import random
+            self.blocks[b] = "".join(random.Random(self.seed * 1_000_003 + b).choices("ACGT", k=4096))
+        return self.blocks[b]
+
+    def __getitem__(self, sl):
+        start, stop = sl.start, min(sl.stop, self.length)
+        return "".join(self._block(b) for b in range(start // 4096, (stop - 1) // 4096 + 1))[
+            start % 4096:start % 4096 + stop - start]
+
+
+# GRCh38 / GRCh37 lengths of chr5 and chr8 (the BAM header of a real alignment); GRCh37 with UCSC 'chr' names, as an
+# hg19 BAM has them, against the bundled b37-named ('5', '8') GRCh37 models
+CONTIG_LENGTHS = {"GRCh38": {"chr5": 181538259, "chr8": 145138636}, "GRCh37": {"chr5": 180915260, "chr8": 146364022}}
+
+
+@pytest.mark.parametrize("build", ["GRCh38", "GRCh37"])
+def test_bundled_cd74_nrg1_reads_give_in_frame_egf_kept(build, tmp_path):
+    """Split reads and pairs of a CD74 intron 6 / NRG1 intron 5 junction at the real coordinates, detected with the
+    bundled annotation of the build: CD74 exon 6 (end phase 1) + NRG1 exon 6 (start phase 1) = in frame, and the
+    EGF-like domain (NRG1 exons 6-7) is kept."""
+    tx, dom = bundled(build)
+    cd74, nrg1 = tx["CD74"], tx["NRG1"]
+    p_bp, g_bp = intron_mid(cd74, 6), intron_mid(nrg1, 5)
+    genome = {c: LazyContig(n, seed=k) for k, (c, n) in enumerate(CONTIG_LENGTHS[build].items(), 1)}
+    ucsc = lambda c: c if c.startswith("chr") else "chr" + c  # noqa: E731
+    molecule = [(ucsc(cd74.chrom), p_bp, p_bp + W, "-"), (ucsc(nrg1.chrom), g_bp, g_bp + W, "+")]
+    sb = SimBam(genome, seed=5)
+    sb.add_fragments_across(molecule, W, SPLIT_OFFSETS + PAIR_OFFSETS)
+    r = F.detect(sb.write(tmp_path / "s.bam"), tx, dom)
+    assert r.status == "positive" and len(r.fusions) == 1, r.reason
+    f = r.fusions[0]
+    assert (f["fusion"], f["partner_status"], f["transcript_5p"], f["transcript_3p"]) == (
+        "CD74-NRG1", "known", "ENST00000009530.13", "ENST00000405005.8")
+    assert (f["pos_5p"], f["pos_3p"]) == (p_bp + 1, g_bp + 1)
+    assert (f["location_5p"], f["location_3p"]) == ("CD74 intron 6", "NRG1 intron 5")
+    assert (f["frame"], f["frame_basis"]) == ("in_frame", "CD74 exon 6 end phase 1, NRG1 exon 6 start phase 1")
+    assert f["egf_domain_retained"] == "yes"
+
+
 @pytest.mark.parametrize("gene_strand,partner_strand,expected", [
     ("+", "+", ("R", "L")), ("+", "-", ("R", "R")), ("-", "+", ("L", "L")), ("-", "-", ("L", "R")),
     ("+", None, ("R", None)),
