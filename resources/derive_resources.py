@@ -183,6 +183,19 @@ GENCODE_CODONS = {
     "SPPL2A": ("chr15", 50765533, 50707800, 2, 3), "VAMP2": ("chr17", 8162879, 8160855, 3, 1),
 }
 
+#: Variants published with both a GRCh38 position and a c. position on the MANE RefSeq transcript: each must land on
+#: that c. position of the derived CDS (an independent check of c.1 and of the exon structure up to the variant).
+#: gene -> [(chrom, 1-based GRCh38 position, c. position, source)]. None found offline for CD74, SLC3A2, SDC4.
+ANCHOR_VARIANTS = {
+    "APP": [
+        ("chr21", 25891796, 2137, "genebe.net/variant/hg38/chr21-25891796-C-T: NM_000484.4(APP):c.2137G>A (p.Ala713Thr)"),
+        ("chr21", 26051060, 602, "alzforum.org mutations/app-a201v: A201V at GRCh38 chr21:26051060, codon GCG>GTG "
+                                 "(2nd base of codon 201 = c.602), APP770"),
+        ("chr21", 25975125, 1403, "alzforum.org mutations/app-r468h: R468H at GRCh38 chr21:25975125, codon CGC>CAC "
+                                  "(2nd base of codon 468 = c.1403), APP770"),
+    ],
+}
+
 #: Second GRCh37 sources for genes moved by one offset: NCBI Gene pages (RefSeq annotation of both assemblies,
 #: 1-based gene spans): gene -> (GRCh38 span, GRCh37 span, page). Counted only when both spans have the same length
 #: and give the offset of the primary source ([CH-V2] / [GENEFUSE]).
@@ -565,6 +578,13 @@ def main(argv=None) -> int:
         expected_stop = EXPECTED_STOP_EXON.get(gene, len(tx.exons))
         lines.append(f"stop_exon\t{'pass' if stop_exon == expected_stop else 'FAIL'}\tstop codon in exon "
                      f"{stop_exon} of {len(tx.exons)} (expected {expected_stop})")
+        if gene in ANCHOR_VARIANTS:
+            got = [(pos, c, tx.genome_to_cdna(pos - 1)) for chrom_a, pos, c, _src in ANCHOR_VARIANTS[gene]]
+            bad_a = [f"{tx.chrom}:{pos} is c.{g}, source says c.{c}" for pos, c, g in got if g != c]
+            lines.append(f"anchor_variants\t{'pass' if not bad_a else 'FAIL'}\t{len(got) - len(bad_a)}/{len(got)} "
+                         f"published variants (GRCh38 position + c.) on their c. position: "
+                         + ", ".join(f"{tx.chrom}:{pos} = c.{c}" for pos, c, _g in got))
+            failures += [f"{gene} anchor {b}" for b in bad_a]
         if len(rows):
             ok, bad = hotspot_allele_check(tx, rows)
             lines.append(f"cancerhotspots_v2_GRCh38\t{'pass' if not bad else 'FAIL'}\t{ok}/{len(rows)} alleles in "

@@ -104,6 +104,18 @@ def test_partner_cds_comes_from_the_gencode_codons_and_a_refseq_protein_length()
     assert sum(1 for ln in checks.splitlines() if "\tgencode_codons\tpass\t" in ln) == len(SCREENED)
 
 
+def test_published_variants_land_on_their_c_position():
+    """Variants published with a GRCh38 position and a c. position (APP: genebe, Alzforum) sit on that c. position of
+    the shipped CDS: an independent check of the GENCODE-codon rule on a partner gene."""
+    t38 = read_transcripts(RES / "GRCh38" / "transcripts.bed12")
+    n = 0
+    for gene, rows in derive.ANCHOR_VARIANTS.items():
+        for chrom, pos, c, _src in rows:
+            assert (t38[gene].chrom, t38[gene].genome_to_cdna(pos - 1)) == (chrom, c), (gene, pos, c)
+            n += 1
+    assert n >= 3
+
+
 def test_partners_without_a_grch37_source_are_absent_on_grch37():
     t37 = read_transcripts(RES / "GRCh37" / "transcripts.bed12")
     assert not (set(PARTNERS) - set(PARTNERS_GRCH37)) & set(t37)
