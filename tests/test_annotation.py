@@ -321,11 +321,9 @@ def test_mane_transcripts_shipped(mane):
             assert tx.strand == "-", g
         else:
             assert tx.strand == "+", g
-    # complete CDS where sourced (resources/derive_resources.py CDS_FACTS; MET's c.1 is ambiguous); none elsewhere
-    assert {g for g, t in mane.items() if t.has_cds} == {"ERBB2", "ERBB3", "EGFR", "KRAS", "NRAS", "BRAF", "PIK3CA",
-                                                         "NRG1"}
-    assert all(t.cds_status == "complete" and t.cds_complete for t in mane.values() if t.has_cds)
-    assert all(t.cds_status == "none" for t in mane.values() if not t.has_cds)
+    # complete CDS for every bundled gene (resources/derive_resources.py CDS_FACTS, sources per gene there)
+    assert {g for g, t in mane.items() if t.has_cds} == expected
+    assert all(t.cds_status == "complete" and t.cds_complete for t in mane.values())
 
 
 def test_grch38_hotspots_match_mane_cds(mane):

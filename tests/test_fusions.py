@@ -475,6 +475,117 @@ def test_egf_unknown_without_domains():
     assert F.egf_retained(None, "G", "EGF_like", "R", 10) is None
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# the bundled GRCh38 / GRCh37 resources (no annotation overrides): real MANE models with CDS decide the frame
+# ---------------------------------------------------------------------------------------------------------------
+
+def bundled(build):
+    """transcripts + domains exactly as a run with reference.build = ``build`` and no annotation.* gets them."""
+    from erbbscreen.settings import resolve_paths
+    paths = resolve_paths({"reference": {"build": build, "fasta": "ref.fa"}, "samples": "samples.tsv"})
+    assert Path(paths["transcripts"]).parent.name == build and Path(paths["domains"]).parent.name == build
+    return read_transcripts(paths["transcripts"]), read_domains(paths["domains"])
+
+
+def intron_mid(tx, k):
+    s, e = tx.introns_in_transcript_order()[k - 1]
+    return (s + e) // 2
+
+
+# Hand derivation from the bundled MANE models (exon lengths in transcript order; Ensembl end phase = coding bases
+# up to the exon's end mod 3):
+#   NRG1 ENST00000405005.8, 5' UTR 416 nt, exons 516 178 122 51 51 | 130 68 ...: coding 100, 278, 400, 451, 502 ->
+#        exon 6 start phase 502 % 3 = 1; exon 8 start phase (502 + 130 + 68) % 3 = 1. EGF-like domain on exons 6-7.
+#   CD74 ENST00000009530.13, 5' UTR 161 nt, exons 286 173 80 63 96 88 ...: coding 125, 298, 378, 441, 537, 625 ->
+#        exon 5 end phase 0, exon 6 end phase 1 (625 = 3 x 208 + 1).
+#   SDC4 ENST00000372733.3, 5' UTR 40 nt, exons 100 139 ...: coding 60, 199 -> exon 1 end phase 0, exon 2 end phase 1.
+#   SLC3A2 ENST00000338663.12, 5' UTR 128 nt, exons 552 174 92 69 59 ...: coding 424, 598, 690, 759, 818 ->
+#        exon 2 end phase 1, exon 4 end phase 0.
+# CD74 exon 6 -> NRG1 exon 6 (phase 1 meets phase 1) is the junction reported for CD74-NRG1 ([FC14] in
+# domain-spec; the paper's exon numbers taken as MANE numbers, UNVERIFIED); the other rows follow from the phases.
+BUNDLED_JUNCTIONS = [
+    # partner, partner intron k (keeps exons 1..k) and exon k end phase, NRG1 intron j (keeps exons j+1..) and
+    # exon j+1 start phase, frame, EGF-like domain kept
+    ("CD74", 6, 1, 5, 1, "in_frame", True),
+    ("CD74", 5, 0, 5, 1, "out_of_frame", True),
+    ("CD74", 6, 1, 7, 1, "in_frame", False),     # in frame, but NRG1 exons 6-7 (EGF-like) are lost
+    ("SDC4", 2, 1, 5, 1, "in_frame", True),
+    ("SDC4", 1, 0, 5, 1, "out_of_frame", True),
+    ("SLC3A2", 2, 1, 5, 1, "in_frame", True),
+    ("SLC3A2", 4, 0, 5, 1, "out_of_frame", True),
+]
+# SLC3A2 has no verified GRCh37 placement and is absent from the GRCh37 BED12 (tests/test_resources.py)
+BUNDLED_CASES = [(b, *j) for b in ("GRCh38", "GRCh37") for j in BUNDLED_JUNCTIONS if (b, j[0]) != ("GRCh37", "SLC3A2")]
+
+
+@pytest.mark.parametrize("build,partner,p_intron,p_phase,g_intron,g_phase,frame,kept", BUNDLED_CASES)
+def test_bundled_partner_nrg1_junction_gets_frame_and_egf_decided(build, partner, p_intron, p_phase, g_intron,
+                                                                   g_phase, frame, kept):
+    tx, dom = bundled(build)
+    nrg1, ptx = tx["NRG1"], tx[partner]
+    p_bp, g_bp = intron_mid(ptx, p_intron), intron_mid(nrg1, g_intron)
+    # the same look-ups _decide() makes for a detected event
+    assert F.gene_at(tx, ptx.chrom, p_bp, prefer=(partner,)) is ptx
+    assert F.describe_location(ptx, p_bp) == f"{partner} intron {p_intron}"
+    assert F.describe_location(nrg1, g_bp) == f"NRG1 intron {g_intron}"
+    g_keep, _ = F.required_keeps(nrg1.strand, ptx.strand)
+    assert F.predict_frame(ptx, p_bp, nrg1, g_bp) == (
+        frame, f"{partner} exon {p_intron} end phase {p_phase}, NRG1 exon {g_intron + 1} start phase {g_phase}")
+    assert F.egf_retained(dom, "NRG1", "EGF_like", g_keep, g_bp) is kept
+
+
+class LazyContig:
+    """A full-length contig whose bases are made on demand (deterministic, 4-kb blocks): SimBam can then write
+    reads at the real GRCh38/GRCh37 coordinates of the bundled models without a 150-Mb string. Synthetic bases;
+    no reference FASTA is used (detection from split reads and pairs needs none)."""
+
+    def __init__(self, length: int, seed: int):
+        self.length, self.seed, self.blocks = length, seed, {}
+
+    def __len__(self):
+        return self.length
+
+    def _block(self, b):
+        if b not in self.blocks:
+            import random
+            self.blocks[b] = "".join(random.Random(self.seed * 1_000_003 + b).choices("ACGT", k=4096))
+        return self.blocks[b]
+
+    def __getitem__(self, sl):
+        start, stop = sl.start, min(sl.stop, self.length)
+        return "".join(self._block(b) for b in range(start // 4096, (stop - 1) // 4096 + 1))[
+            start % 4096:start % 4096 + stop - start]
+
+
+# GRCh38 / GRCh37 lengths of chr5 and chr8 (the BAM header of a real alignment); GRCh37 with UCSC 'chr' names, as an
+# hg19 BAM has them, against the bundled b37-named ('5', '8') GRCh37 models
+CONTIG_LENGTHS = {"GRCh38": {"chr5": 181538259, "chr8": 145138636}, "GRCh37": {"chr5": 180915260, "chr8": 146364022}}
+
+
+@pytest.mark.parametrize("build", ["GRCh38", "GRCh37"])
+def test_bundled_cd74_nrg1_reads_give_in_frame_egf_kept(build, tmp_path):
+    """Split reads and pairs of a CD74 intron 6 / NRG1 intron 5 junction at the real coordinates, detected with the
+    bundled annotation of the build: CD74 exon 6 (end phase 1) + NRG1 exon 6 (start phase 1) = in frame, and the
+    EGF-like domain (NRG1 exons 6-7) is kept."""
+    tx, dom = bundled(build)
+    cd74, nrg1 = tx["CD74"], tx["NRG1"]
+    p_bp, g_bp = intron_mid(cd74, 6), intron_mid(nrg1, 5)
+    genome = {c: LazyContig(n, seed=k) for k, (c, n) in enumerate(CONTIG_LENGTHS[build].items(), 1)}
+    ucsc = lambda c: c if c.startswith("chr") else "chr" + c  # noqa: E731
+    molecule = [(ucsc(cd74.chrom), p_bp, p_bp + W, "-"), (ucsc(nrg1.chrom), g_bp, g_bp + W, "+")]
+    sb = SimBam(genome, seed=5)
+    sb.add_fragments_across(molecule, W, SPLIT_OFFSETS + PAIR_OFFSETS)
+    r = F.detect(sb.write(tmp_path / "s.bam"), tx, dom)
+    assert r.status == "positive" and len(r.fusions) == 1, r.reason
+    f = r.fusions[0]
+    assert (f["fusion"], f["partner_status"], f["transcript_5p"], f["transcript_3p"]) == (
+        "CD74-NRG1", "known", "ENST00000009530.13", "ENST00000405005.8")
+    assert (f["pos_5p"], f["pos_3p"]) == (p_bp + 1, g_bp + 1)
+    assert (f["location_5p"], f["location_3p"]) == ("CD74 intron 6", "NRG1 intron 5")
+    assert (f["frame"], f["frame_basis"]) == ("in_frame", "CD74 exon 6 end phase 1, NRG1 exon 6 start phase 1")
+    assert f["egf_domain_retained"] == "yes"
+
+
 @pytest.mark.parametrize("gene_strand,partner_strand,expected", [
     ("+", "+", ("R", "L")), ("+", "-", ("R", "R")), ("-", "+", ("L", "L")), ("-", "-", ("L", "R")),
     ("+", None, ("R", None)),

@@ -21,6 +21,10 @@ _spec.loader.exec_module(derive)
 
 BUILDS = ("GRCh38", "GRCh37")
 SCREENED = ["ERBB2", "ERBB3", "EGFR", "KRAS", "NRAS", "BRAF", "PIK3CA", "NRG1"]
+#: NRG1 fusion partners (fusions.partners) and MET: CDS from the GENCODE start/stop codons (derive_resources.py)
+PARTNERS = ["CD74", "SLC3A2", "SDC4", "ATP1B1", "APP", "TNC", "MDK", "TENM4", "WRN", "SPPL2A", "VAMP2"]
+#: partners placed on GRCh37 (an offset confirmed by two sources); the others are absent there (resources/README.md)
+PARTNERS_GRCH37 = ["CD74", "SDC4"]
 
 
 @pytest.fixture(scope="module", params=BUILDS)
@@ -29,9 +33,11 @@ def build(request):
     return b, read_transcripts(RES / b / "transcripts.bed12")
 
 
-def test_screened_genes_have_complete_cds(build):
+def test_screened_genes_partners_and_met_have_complete_cds(build):
     name, tx = build
-    for gene in SCREENED:
+    genes = SCREENED + ["MET"] + (PARTNERS if name == "GRCh38" else PARTNERS_GRCH37)
+    assert set(genes) <= set(tx), (name, sorted(set(genes) - set(tx)))
+    for gene in genes:
         t = tx[gene]
         aa = derive.CDS_FACTS[gene]["aa"]
         assert t.cds_status == "complete", (name, gene)
@@ -78,11 +84,44 @@ def test_grch37_models_are_the_grch38_transcripts():
         assert a.chrom == "chr" + b.chrom
 
 
-def test_partner_genes_without_cds_source_say_so():
+def test_partner_cds_comes_from_the_gencode_codons_and_a_refseq_protein_length():
+    """Each partner's CDS runs from its GENCODE start codon to its stop codon (derive_resources.GENCODE_CODONS),
+    and that span is 3 x (RefSeq protein length + 1); the same rule reproduces the eight independently sourced
+    CDS of the screened genes (so it picks the MANE CDS, not another isoform's)."""
     t38 = read_transcripts(RES / "GRCh38" / "transcripts.bed12")
-    for gene in ("CD74", "SLC3A2", "SDC4"):
-        assert t38[gene].cds_status == "none" and not t38[gene].has_cds
-        assert gene in derive.PARTNER_PROTEIN_LENGTHS
+    for gene in SCREENED + ["MET"] + PARTNERS:
+        t = t38[gene]
+        chrom, c1, stop_last, _n_starts, _n_stops = derive.GENCODE_CODONS[gene]
+        assert (t.chrom, t.cdna_to_genome(1) + 1, t.cdna_to_genome(t.cds_length) + 1) == (chrom, c1, stop_last), gene
+    # the protein lengths behind the partners' CDS (RefSeq proteins of the MANE pairs, maftools table)
+    assert {g: derive.CDS_FACTS[g]["aa"] for g in ("CD74", "SLC3A2", "SDC4", "MET")} == \
+        {"CD74": 296, "SLC3A2": 529, "SDC4": 198, "MET": 1390}
+    # MET: the cancerhotspots alleles leave c.1 at spliced offset 395 or 396; the GENCODE codons say 396
+    met = t38["MET"]
+    assert met.genome_to_transcript(met.cdna_to_genome(1)) - 1 == 396
+    checks = (RES / "cds_checks.tsv").read_text()
+    assert "MET\tc1_vs_cancerhotspots\tpass\tc.1 offset 396; alleles allow [395, 396]" in checks
+    assert sum(1 for ln in checks.splitlines() if "\tgencode_codons\tpass\t" in ln) == len(SCREENED)
+
+
+def test_published_variants_land_on_their_c_position():
+    """Variants published with a GRCh38 position and a c. position (APP: genebe, Alzforum) sit on that c. position of
+    the shipped CDS: an independent check of the GENCODE-codon rule on a partner gene."""
+    t38 = read_transcripts(RES / "GRCh38" / "transcripts.bed12")
+    n = 0
+    for gene, rows in derive.ANCHOR_VARIANTS.items():
+        for chrom, pos, c, _src in rows:
+            assert (t38[gene].chrom, t38[gene].genome_to_cdna(pos - 1)) == (chrom, c), (gene, pos, c)
+            n += 1
+    assert n >= 3
+
+
+def test_partners_without_a_grch37_source_are_absent_on_grch37():
+    t37 = read_transcripts(RES / "GRCh37" / "transcripts.bed12")
+    assert not (set(PARTNERS) - set(PARTNERS_GRCH37)) & set(t37)
+    checks = (RES / "cds_checks.tsv").read_text()
+    for gene in set(PARTNERS) - set(PARTNERS_GRCH37):
+        assert f"{gene}\tgrch37_offset\tmissing\t" in checks, gene
 
 
 def test_derivation_checks_all_passed():
