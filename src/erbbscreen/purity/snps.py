@@ -54,6 +54,34 @@ def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | Non
     return pd.concat(frames, ignore_index=True)
 
 
+def normal_het_candidates(normal_counts: pd.DataFrame, s: dict) -> pd.DataFrame:
+    """Positions heterozygous in the matched normal (depth, minor fraction within snp.normal_het_range, minor reads):
+    columns chrom, pos, b1, b2 (indexes of the two alleles in A, C, G, T). Only the sample's counts at these
+    positions matter, so the sample is counted there only (:func:`position_regions`)."""
+    sp = s["snp"]
+    i1, i2, a1, a2 = _top_two(normal_counts)
+    n = a1 + a2
+    frac = np.divide(a2, n, out=np.zeros(len(n), dtype=float), where=n > 0)
+    lo, hi = sp["normal_het_range"]
+    ok = (n >= sp["min_depth"]) & (frac >= lo) & (frac <= hi) & (a2 >= sp["min_minor_reads"])
+    return normal_counts.loc[ok, ["chrom", "pos"]].assign(b1=i1[ok], b2=i2[ok])
+
+
+def position_regions(positions: pd.DataFrame) -> dict:
+    """1-based positions (columns chrom, pos) -> {chrom: [(start, end)]} 0-based half-open, adjacent positions
+    merged: the regions :func:`allele_counts` reads (counts per position do not depend on the window)."""
+    out = {}
+    for chrom, sub in positions.groupby("chrom", sort=False):
+        merged = []
+        for p in sorted(int(x) for x in sub["pos"]):
+            if merged and p - 1 <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], p)
+            else:
+                merged.append([p - 1, p])
+        out[str(chrom)] = [tuple(x) for x in merged]
+    return out
+
+
 def _top_two(counts: pd.DataFrame) -> tuple:
     m = counts[["A", "C", "G", "T"]].to_numpy()
     order = np.argsort(-m, axis=1, kind="stable")
@@ -69,12 +97,7 @@ def het_snps(sample_counts: pd.DataFrame, normal_counts: pd.DataFrame | None, s:
     sp = s["snp"]
     exclude = exclude or set()
     if normal_counts is not None and len(normal_counts):
-        i1, i2, a1, a2 = _top_two(normal_counts)
-        n = a1 + a2
-        frac = np.divide(a2, n, out=np.zeros(len(n), dtype=float), where=n > 0)
-        lo, hi = sp["normal_het_range"]
-        ok = (n >= sp["min_depth"]) & (frac >= lo) & (frac <= hi) & (a2 >= sp["min_minor_reads"])
-        cand = normal_counts.loc[ok, ["chrom", "pos"]].assign(b1=i1[ok], b2=i2[ok])
+        cand = normal_het_candidates(normal_counts, s)
         merged = cand.merge(sample_counts, on=["chrom", "pos"], how="inner")
         m = merged[["A", "C", "G", "T"]].to_numpy()
         c1 = m[np.arange(len(m)), merged["b1"].to_numpy()]
