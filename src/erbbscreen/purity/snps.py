@@ -1,4 +1,4 @@
-"""Germline het-SNP allele counts (htslib pileup via count_coverage) and per-segment allelic imbalance."""
+"""Germline het-SNP allele counts (one samtools mpileup pass in C) and per-segment allelic imbalance."""
 from __future__ import annotations
 
 import math
@@ -27,31 +27,18 @@ def read_regions(path, flank: int = 0) -> dict:
 
 def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | None = None) -> pd.DataFrame:
     """A/C/G/T counts at every position of ``regions`` with depth > 0 (duplicates, secondary, QC-fail and unmapped
-    reads excluded by htslib's 'all' filter; base quality >= min_baseq). Columns chrom, pos (1-based), A, C, G, T."""
+    reads excluded; base quality >= min_baseq): one ``samtools mpileup`` pass in C (:func:`erbbscreen.samtools.
+    base_counts`, equal to pysam ``count_coverage(read_callback="all")``). Columns chrom, pos (1-based), A, C, G, T."""
     import pysam
 
-    frames = []
+    from erbbscreen.samtools import base_counts
+
     with pysam.AlignmentFile(bam, reference_filename=fasta) as fh:
-        contigs = set(fh.references)
-        for chrom, ivs in regions.items():
-            if chrom not in contigs:
-                continue
-            length = fh.get_reference_length(chrom)
-            for s, e in ivs:
-                e = min(e, length)
-                if e <= s:
-                    continue
-                cov = np.array(fh.count_coverage(chrom, s, e, quality_threshold=min_baseq, read_callback="all"),
-                               dtype=np.int32)
-                keep = cov.sum(axis=0) > 0
-                if not keep.any():
-                    continue
-                pos = np.arange(s, e)[keep] + 1
-                frames.append(pd.DataFrame({"chrom": chrom, "pos": pos, "A": cov[0, keep], "C": cov[1, keep],
-                                            "G": cov[2, keep], "T": cov[3, keep]}))
-    if not frames:
-        return pd.DataFrame(columns=["chrom", "pos", "A", "C", "G", "T"])
-    return pd.concat(frames, ignore_index=True)
+        lengths = dict(zip(fh.references, fh.lengths))
+    intervals = [(chrom, s, min(e, lengths[chrom])) for chrom, ivs in regions.items() if chrom in lengths
+                 for s, e in ivs]
+    counts = base_counts(bam, intervals, min_baseq=min_baseq, fasta=fasta)
+    return counts.astype({b: np.int32 for b in "ACGT"})
 
 
 def normal_het_candidates(normal_counts: pd.DataFrame, s: dict) -> pd.DataFrame:
