@@ -167,3 +167,34 @@ def test_cli_on_a_cohort_bam_finds_germline_hets(tmp_path):
     assert frac.median() == pytest.approx(0.5, abs=0.06)       # germline hets in a copy-neutral tumour
     assert truth["germline_snps_per_patient"]["P10"] >= len(snps) * 0.5
     assert main(["purity", "--bam", str(tmp_path / "missing.bam"), "--out", str(out)]) == 1
+
+
+def test_capped_het_search_counts_at_full_depth(cohort_dir, tmp_path):
+    """Het positions are searched with at most snp.max_search_depth reads per position, then counted at full depth
+    (SYNTHETIC cohort, plasma P13-L, no matched normal): a cap above the sample's depth changes nothing; a cap that
+    binds (30 reads) can only drop positions, and every SNP it keeps carries the full-depth counts."""
+    from erbbscreen import samtools
+    from erbbscreen.purity.snps import read_regions
+    from erbbscreen.purity.stage import estimate_sample
+
+    bed = tmp_path / "targets.bed"
+    panel = pd.read_csv(cohort_dir / "reference" / "panel.bed", sep="\t", header=None, usecols=[0, 1, 2])
+    panel.to_csv(bed, sep="\t", header=False, index=False)
+    bam = str(cohort_dir / "bams" / "P13-L.bam")
+    tables = {}
+    for cap in (0, 2000, 30):
+        s = P.purity_settings({"snp": {"max_search_depth": cap}})
+        regions = read_regions(bed, int(s["snp"]["flank"]))
+        tables[cap] = estimate_sample({"sample_id": "P13-L", "sample_type": "plasma", "purity": None}, bam, regions,
+                                      settings=s)[2]
+    full, capped = tables[0], tables[30]
+    assert len(full) >= 20
+    pd.testing.assert_frame_equal(full, tables[2000])
+    assert 0 < len(capped) <= len(full)
+    kept = capped.merge(full, on=["chrom", "pos"], suffixes=("", "_full"))
+    assert len(kept) == len(capped)                                    # no position the full search would reject
+    assert (kept["depth"] == kept["depth_full"]).all() and (kept["depth"] > 30).any()   # full-depth counts
+    first = full.iloc[0]
+    few = samtools.base_counts(bam, [(first["chrom"], int(first["pos"]) - 1, int(first["pos"]))], min_baseq=20,
+                               max_depth=10)
+    assert int(few[list("ACGT")].sum(axis=1).iloc[0]) < int(first["depth"])   # the cap bounds what is read

@@ -135,9 +135,9 @@ def region_depth(path: str, intervals, *, exclude_flags: int = EXCLUDE_WITH_SUPP
 
 #: samtools mpileup options that make its per-position base counts equal to pysam ``count_coverage(...,
 #: read_callback="all")`` (checked position by position on the test cohort, tests/test_samtools.py): no BAQ (-B),
-#: overlapping mates both counted (-x), anomalous pairs kept (-A), no depth cap (-d 0), no MAPQ floor, the
+#: overlapping mates both counted (-x), anomalous pairs kept (-A), no depth cap (-d 0, set per call), no MAPQ floor, the
 #: default read filter (unmapped, secondary, QC-fail, duplicate), no indel/read-end marks in the base column
-_MPILEUP_AS_COUNT_COVERAGE = ("-A", "-B", "-x", "-d", "0", "-q", "0", "--ff", "UNMAP,SECONDARY,QCFAIL,DUP",
+_MPILEUP_AS_COUNT_COVERAGE = ("-A", "-B", "-x", "-q", "0", "--ff", "UNMAP,SECONDARY,QCFAIL,DUP",
                               "--no-output-ins", "--no-output-ins", "--no-output-del", "--no-output-del",
                               "--no-output-ends")
 _BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
@@ -167,13 +167,14 @@ def _count_bases(chunk) -> dict:
     return out
 
 
-def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None = None):
+def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None = None, max_depth: int = 0):
     """A/C/G/T read counts at every position of ``intervals`` ((chrom, start, end), 0-based half-open) covered by
     at least one counted base: a DataFrame chrom, pos (1-based), A, C, G, T, in the alignment's order.
 
     One ``samtools mpileup`` pass in C over the regions (the index jumps to them), streamed and parsed in chunks
     with numpy; counts equal pysam ``count_coverage(quality_threshold=min_baseq, read_callback="all")``
-    (bases with quality >= ``min_baseq``; see :data:`_MPILEUP_AS_COUNT_COVERAGE`)."""
+    (bases with quality >= ``min_baseq``; see :data:`_MPILEUP_AS_COUNT_COVERAGE`). ``max_depth`` > 0 reads at most
+    that many reads at a position (``mpileup -d``: a bounded-cost first look at a very deep sample)."""
     import pandas as pd
 
     columns = ["chrom", "pos", "A", "C", "G", "T"]
@@ -185,7 +186,7 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
     try:
         with os.fdopen(fd, "w") as fh:
             fh.writelines(f"{c}\t{s}\t{e}\n" for c, s, e in intervals)
-        args = [*_MPILEUP_AS_COUNT_COVERAGE, "-Q", str(int(min_baseq)), "-l", bed]
+        args = [*_MPILEUP_AS_COUNT_COVERAGE, "-Q", str(int(min_baseq)), "-d", str(int(max_depth)), "-l", bed]
         if fasta:
             args += ["-f", fasta]
         exe = executable()

@@ -25,10 +25,12 @@ def read_regions(path, flank: int = 0) -> dict:
     return out
 
 
-def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | None = None) -> pd.DataFrame:
+def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | None = None,
+                  max_depth: int = 0) -> pd.DataFrame:
     """A/C/G/T counts at every position of ``regions`` with depth > 0 (duplicates, secondary, QC-fail and unmapped
     reads excluded; base quality >= min_baseq): one ``samtools mpileup`` pass in C (:func:`erbbscreen.samtools.
-    base_counts`, equal to pysam ``count_coverage(read_callback="all")``). Columns chrom, pos (1-based), A, C, G, T."""
+    base_counts`, equal to pysam ``count_coverage(read_callback="all")``); ``max_depth`` > 0: at most that many reads
+    per position (a first look at a very deep sample). Columns chrom, pos (1-based), A, C, G, T."""
     import pysam
 
     from erbbscreen.samtools import base_counts
@@ -37,7 +39,7 @@ def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | Non
         lengths = dict(zip(fh.references, fh.lengths))
     intervals = [(chrom, s, min(e, lengths[chrom])) for chrom, ivs in regions.items() if chrom in lengths
                  for s, e in ivs]
-    counts = base_counts(bam, intervals, min_baseq=min_baseq, fasta=fasta)
+    counts = base_counts(bam, intervals, min_baseq=min_baseq, fasta=fasta, max_depth=max_depth)
     return counts.astype({b: np.int32 for b in "ACGT"})
 
 
@@ -52,6 +54,17 @@ def normal_het_candidates(normal_counts: pd.DataFrame, s: dict) -> pd.DataFrame:
     lo, hi = sp["normal_het_range"]
     ok = (n >= sp["min_depth"]) & (frac >= lo) & (frac <= hi) & (a2 >= sp["min_minor_reads"])
     return normal_counts.loc[ok, ["chrom", "pos"]].assign(b1=i1[ok], b2=i2[ok])
+
+
+def sample_het_candidates(sample_counts: pd.DataFrame, s: dict) -> pd.DataFrame:
+    """Positions that look heterozygous in a sample without a matched normal (the same filters :func:`het_snps`
+    applies then): columns chrom, pos."""
+    sp = s["snp"]
+    _, _, a1, a2 = _top_two(sample_counts)
+    n = a1 + a2
+    frac = np.divide(a2, n, out=np.zeros(len(n), dtype=float), where=n > 0)
+    ok = (n >= sp["min_depth"]) & (frac >= sp["min_minor_fraction"]) & (a2 >= sp["min_minor_reads"])
+    return sample_counts.loc[ok, ["chrom", "pos"]]
 
 
 def position_regions(positions: pd.DataFrame) -> dict:

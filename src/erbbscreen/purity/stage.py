@@ -14,7 +14,7 @@ from erbbscreen.purity.common import PLASMA, TISSUE, purity_settings
 from erbbscreen.purity.estimators import (amplification_bound, detection_limit, estimate_segment_fit,
                                           estimate_snp_imbalance, estimate_somatic_vaf, read_hotspot_rows)
 from erbbscreen.purity.snps import (allele_counts, het_snps, normal_het_candidates, position_regions, read_regions,
-                                    segment_table)
+                                    sample_het_candidates, segment_table)
 from erbbscreen.tables import parse_float, read_qc_row, read_table, write_table
 
 log = logging.getLogger("erbbscreen.purity")
@@ -47,14 +47,16 @@ def _hotspot_exclusion(hs: pd.DataFrame, bp: int) -> set:
 _NORMAL_COUNTS: dict = {}
 
 
-def normal_allele_counts(normal_bam: str, regions: dict, min_baseq: int, fasta: str | None) -> pd.DataFrame:
+def normal_allele_counts(normal_bam: str, regions: dict, min_baseq: int, fasta: str | None,
+                         max_depth: int = 0) -> pd.DataFrame:
     """:func:`allele_counts` of a matched normal, kept for the process: a batch job reads a normal once for all of
     its patient's tumour and plasma samples (the last two normals are kept)."""
-    key = (str(normal_bam), tuple((c, tuple(iv)) for c, iv in sorted(regions.items())), int(min_baseq), fasta)
+    key = (str(normal_bam), tuple((c, tuple(iv)) for c, iv in sorted(regions.items())), int(min_baseq), fasta,
+           int(max_depth))
     if key not in _NORMAL_COUNTS:
         while len(_NORMAL_COUNTS) >= 2:
             _NORMAL_COUNTS.pop(next(iter(_NORMAL_COUNTS)))
-        _NORMAL_COUNTS[key] = allele_counts(normal_bam, regions, min_baseq, fasta)
+        _NORMAL_COUNTS[key] = allele_counts(normal_bam, regions, min_baseq, fasta, max_depth)
     return _NORMAL_COUNTS[key]
 
 
@@ -65,13 +67,16 @@ def estimate_sample(sample: dict, bam: str | None, regions: dict | None, cnr=Non
     s = settings or purity_settings()
     snps = pd.DataFrame(columns=["chrom", "pos", "depth", "allele1", "allele2", "found_in", "minor"])
     if bam and regions:
-        baseq = s["snp"]["min_baseq"]
-        nc = normal_allele_counts(normal_bam, regions, baseq, fasta) if normal_bam else None
-        # with a matched normal only its het positions are read in the sample (the same counts, a fraction of the
-        # reads); without one the sample itself is searched over all target regions
-        no_normal = nc is None or not len(nc)
-        sample_regions = regions if no_normal else position_regions(normal_het_candidates(nc, s))
-        sc = allele_counts(bam, sample_regions, baseq, fasta)
+        baseq, cap = s["snp"]["min_baseq"], int(s["snp"]["max_search_depth"])
+        nc = normal_allele_counts(normal_bam, regions, baseq, fasta, cap) if normal_bam else None
+        # het positions are searched over all target regions with at most max_search_depth reads per position
+        # (the matched normal's, else the sample's own), then the sample is counted at full depth at those
+        # positions only: the same counts where depth <= max_search_depth, and a bounded cost on deep samples
+        if nc is None or not len(nc):
+            candidates = sample_het_candidates(allele_counts(bam, regions, baseq, fasta, cap), s)
+        else:
+            candidates = normal_het_candidates(nc, s)
+        sc = allele_counts(bam, position_regions(candidates), baseq, fasta)
         snps = het_snps(sc, nc, s, _hotspot_exclusion(hs, int(s["snp"]["hotspot_exclusion"])))
     segs = segment_table(cns, cnr, snps, s) if cns is not None and len(cns) else None
     ests = {"snp_imbalance": estimate_snp_imbalance(segs, s), "segment_fit": estimate_segment_fit(segs, s),
