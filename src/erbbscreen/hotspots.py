@@ -253,6 +253,8 @@ def _filter_reason(read, p) -> str | None:
         return "duplicate"
     if read.mapping_quality < p["min_mapq"]:
         return "low_mapq"
+    if read.query_length == 0:  # SEQ '*' (e.g. sequences stripped before sharing): aligned, but no base to read
+        return "no_sequence"
     return None
 
 
@@ -940,8 +942,11 @@ def _codon_row(r, sample, p, bg, tumour_dna, test_vaf, test_basis, max_vaf, n_te
     # no detection: is absence shown?
     tiers = p["depth_tiers"]
     if depth < tiers["low"]:
-        row.update(status="not_evaluable",
-                   reason=f"depth {depth} < {tiers['low']} fragments ([TWIST] not analyzable)")
+        why = f"depth {depth} < {tiers['low']} fragments ([TWIST] not analyzable)"
+        if (o.filtered or {}).get("no_sequence"):
+            why += (f"; {o.filtered['no_sequence']} reads cover the codon but carry no sequence (SEQ '*' in the "
+                    f"alignment file): no base can be read")
+        row.update(status="not_evaluable", reason=why)
         return row
     ks = []
     n_by_class = {cls: o.n(cls) for cls in OBS_CLASSES}
