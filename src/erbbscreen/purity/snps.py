@@ -49,8 +49,9 @@ def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | Non
                 pos = np.arange(s, e)[keep] + 1
                 frames.append(pd.DataFrame({"chrom": chrom, "pos": pos, "A": cov[0, keep], "C": cov[1, keep],
                                             "G": cov[2, keep], "T": cov[3, keep]}))
-    if not frames:
-        return pd.DataFrame(columns=["chrom", "pos", "A", "C", "G", "T"])
+    if not frames:  # typed, so the het-SNP arithmetic runs on an empty table (e.g. reads without sequence)
+        return pd.DataFrame({"chrom": pd.Series(dtype=object), "pos": pd.Series(dtype="int64"),
+                             **{b: pd.Series(dtype="int32") for b in "ACGT"}})
     return pd.concat(frames, ignore_index=True)
 
 
