@@ -977,9 +977,12 @@ def _codon_row(r, sample, p, bg, tumour_dna, test_vaf, test_basis, max_vaf, n_te
     caveat = f", depth tier {row['depth_tier']} [TWIST]" if row["depth_tier"] != "ok" else ""
     if power_lod < p["min_power"]:
         caveat += f"; subclonal variants near the {st} LOD {lod:g} may be missed (power {power_lod:.2f})"
+    syn = [a for a in str(row["other_alleles"]).split(";") if "(syn)" in a]
+    if syn:  # a real synonymous SNP at the codon is seen, not hidden: it changes no amino acid
+        near += f"; synonymous allele(s) {', '.join(syn)} of {depth} fragments"
     row.update(status="not_detected",
-               reason=(f"no variant: depth {depth}, power {power:.2f} to detect VAF {test_vaf:.3g} [{test_basis}] "
-                       f"(>= {k_req} alt fragments){caveat}{near}"))
+               reason=(f"no protein-changing variant: depth {depth}, power {power:.2f} to detect VAF {test_vaf:.3g} "
+                       f"[{test_basis}] (>= {k_req} alt fragments){caveat}{near}"))
     return row
 
 
