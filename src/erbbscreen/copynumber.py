@@ -849,16 +849,21 @@ def _label_bins(arr, transcripts: str | None):
 
 
 def _on_reference(baits, fasta: str, panel: str):
-    """The panel regions on contigs the reference FASTA holds. A partial reference (some chromosomes only) leaves
-    the rest of a panel without sequence: CNVkit cannot bin it (GC, repeats), and the genes there come out
-    not_evaluable ('not in the reference'), as in whole-genome mode."""
+    """The panel regions on contigs the reference FASTA holds, named as there (``7`` = ``chr7``, as preflight's QC
+    targets). A partial reference (some chromosomes only) leaves the rest of a panel without sequence: CNVkit
+    cannot bin it (GC, repeats), and the genes there come out not_evaluable ('not in the reference')."""
     import pysam
+
+    from erbbscreen.annotation import contig_alias
 
     with pysam.FastaFile(str(fasta)) as fa:
         contigs = set(fa.references)
-    keep = baits["chromosome"].astype(str).isin(contigs).to_numpy()
+    chroms = baits["chromosome"].astype(str)
+    renamed = np.array([contig_alias(c, contigs) or "" for c in chroms], dtype=object)
+    keep = renamed != ""
+    baits["chromosome"] = np.where(keep, renamed, chroms.to_numpy(dtype=object))
     if not keep.all():
-        dropped = sorted(set(baits["chromosome"].astype(str)[~keep]))
+        dropped = sorted(set(chroms[~keep]))
         log.warning("panel %s: %d of %d regions lie on contigs absent from the reference %s (%s): not binned",
                     panel, int((~keep).sum()), len(baits), fasta, ", ".join(dropped))
     return baits[keep]
