@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(samtools bwa bcftools tabix r-base-core r-bioc-dnacopy chromium chromium-driver)  # chromium: report browser test
+DEB_PACKAGES=(samtools bwa bcftools tabix r-base-core r-bioc-dnacopy chromium chromium-driver covtobed-examples freebayes)  # chromium: report browser test; covtobed-examples, freebayes: real reads (tests/test_realreads_panel.py, test_realreads_giab.py)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

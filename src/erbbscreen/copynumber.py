@@ -848,6 +848,27 @@ def _label_bins(arr, transcripts: str | None):
     return arr
 
 
+def _on_reference(baits, fasta: str, panel: str):
+    """The panel regions on contigs the reference FASTA holds, named as there (``7`` = ``chr7``, as preflight's QC
+    targets). A partial reference (some chromosomes only) leaves the rest of a panel without sequence: CNVkit
+    cannot bin it (GC, repeats), and the genes there come out not_evaluable ('not in the reference')."""
+    import pysam
+
+    from erbbscreen.annotation import contig_alias
+
+    with pysam.FastaFile(str(fasta)) as fa:
+        contigs = set(fa.references)
+    chroms = baits["chromosome"].astype(str)
+    renamed = np.array([contig_alias(c, contigs) or "" for c in chroms], dtype=object)
+    keep = renamed != ""
+    baits["chromosome"] = np.where(keep, renamed, chroms.to_numpy(dtype=object))
+    if not keep.all():
+        dropped = sorted(set(chroms[~keep]))
+        log.warning("panel %s: %d of %d regions lie on contigs absent from the reference %s (%s): not binned",
+                    panel, int((~keep).sum()), len(baits), fasta, ", ".join(dropped))
+    return baits[keep]
+
+
 def make_bins(fasta: str, panel: str | None = None, transcripts: str | None = None,
               reference_cnn: str | None = None, settings: dict | None = None, access: str | None = None):
     """Target and antitarget bins (GenomicArrays) as ``cnvkit.py target --split`` / ``antitarget`` make them.
@@ -872,7 +893,7 @@ def make_bins(fasta: str, panel: str | None = None, transcripts: str | None = No
         return tgt, anti
     acc = tabio.read_auto(str(access)) if access else cn_access.do_access(fasta)
     if panel:
-        baits = read_regions(panel)
+        baits = _on_reference(read_regions(panel), fasta, panel)
         tgt = target.do_target(baits, None, False, True, avg_size=s["target_avg_size"])
         tgt = _label_bins(tgt, transcripts)
         anti = antitarget.do_antitarget(tgt, access=acc, avg_bin_size=s["antitarget_avg_size"])

@@ -253,6 +253,8 @@ def _filter_reason(read, p) -> str | None:
         return "duplicate"
     if read.mapping_quality < p["min_mapq"]:
         return "low_mapq"
+    if read.query_length == 0:  # SEQ '*' (e.g. sequences stripped before sharing): aligned, but no base to read
+        return "no_sequence"
     return None
 
 
@@ -940,8 +942,11 @@ def _codon_row(r, sample, p, bg, tumour_dna, test_vaf, test_basis, max_vaf, n_te
     # no detection: is absence shown?
     tiers = p["depth_tiers"]
     if depth < tiers["low"]:
-        row.update(status="not_evaluable",
-                   reason=f"depth {depth} < {tiers['low']} fragments ([TWIST] not analyzable)")
+        why = f"depth {depth} < {tiers['low']} fragments ([TWIST] not analyzable)"
+        if (o.filtered or {}).get("no_sequence"):
+            why += (f"; {o.filtered['no_sequence']} reads cover the codon but carry no sequence (SEQ '*' in the "
+                    f"alignment file): no base can be read")
+        row.update(status="not_evaluable", reason=why)
         return row
     ks = []
     n_by_class = {cls: o.n(cls) for cls in OBS_CLASSES}
@@ -972,9 +977,12 @@ def _codon_row(r, sample, p, bg, tumour_dna, test_vaf, test_basis, max_vaf, n_te
     caveat = f", depth tier {row['depth_tier']} [TWIST]" if row["depth_tier"] != "ok" else ""
     if power_lod < p["min_power"]:
         caveat += f"; subclonal variants near the {st} LOD {lod:g} may be missed (power {power_lod:.2f})"
+    syn = [a for a in str(row["other_alleles"]).split(";") if "(syn)" in a]
+    if syn:  # a real synonymous SNP at the codon is seen, not hidden: it changes no amino acid
+        near += f"; synonymous allele(s) {', '.join(syn)} of {depth} fragments"
     row.update(status="not_detected",
-               reason=(f"no variant: depth {depth}, power {power:.2f} to detect VAF {test_vaf:.3g} [{test_basis}] "
-                       f"(>= {k_req} alt fragments){caveat}{near}"))
+               reason=(f"no protein-changing variant: depth {depth}, power {power:.2f} to detect VAF {test_vaf:.3g} "
+                       f"[{test_basis}] (>= {k_req} alt fragments){caveat}{near}"))
     return row
 
 
