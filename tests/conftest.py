@@ -39,6 +39,23 @@ def run_snakemake(workdir: Path, *args, configfile: Path | None = None, timeout=
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def run_once(tmp_path_factory, name: str, build_inputs, reuse_env: str, what: str) -> Path:
+    """A whole workflow run for a test module: the inputs ``build_inputs(workdir)`` writes (it returns the config
+    file), run with every core; ``$reuse_env`` names an earlier run directory to reuse instead. Fails the tests
+    with the end of Snakemake's output when the run fails."""
+    import os
+
+    reuse = os.environ.get(reuse_env)
+    if reuse:
+        return Path(reuse)
+    workdir = tmp_path_factory.mktemp(name)
+    cfg = build_inputs(workdir)
+    proc = run_snakemake(workdir, "--cores", str(os.cpu_count() or 2), configfile=cfg, timeout=1200)
+    if proc.returncode != 0:
+        pytest.fail(f"workflow on {what} failed (rc {proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
+    return workdir
+
+
 @pytest.fixture(scope="session")
 def cohort_dir() -> Path:
     if not (COHORT / "samples.tsv").exists():

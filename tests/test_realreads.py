@@ -12,7 +12,6 @@ Run once per session (~1 min); reuse a run with ERBBSCREEN_REALREADS_RESULTS=<wo
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pysam
 import pytest
 import yaml
 
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, run_once
 from erbbscreen.tables import read_table
 
 def _data_dir() -> Path:
@@ -93,15 +92,7 @@ def build_inputs(workdir: Path, hotspots: bool = True) -> Path:
 
 @pytest.fixture(scope="module")
 def realreads_run(tmp_path_factory) -> Path:
-    reuse = os.environ.get("ERBBSCREEN_REALREADS_RESULTS")
-    if reuse:
-        return Path(reuse)
-    workdir = tmp_path_factory.mktemp("realreads")
-    cfg = build_inputs(workdir)
-    proc = run_snakemake(workdir, "--cores", str(os.cpu_count() or 2), configfile=cfg, timeout=1200)
-    if proc.returncode != 0:
-        pytest.fail(f"workflow on real reads failed (rc {proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
-    return workdir
+    return run_once(tmp_path_factory, "realreads", build_inputs, "ERBBSCREEN_REALREADS_RESULTS", "real reads")
 
 
 def _table(run, name):

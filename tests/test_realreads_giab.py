@@ -13,7 +13,6 @@ Run once per module (~30 s); reuse a run with ERBBSCREEN_GIAB_RESULTS=<workdir>.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +21,7 @@ import pysam
 import pytest
 import yaml
 
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, run_once
 from erbbscreen.hotspots import translate_codon
 from erbbscreen.tables import read_table
 
@@ -84,16 +83,7 @@ def build_inputs(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def giab_run(tmp_path_factory) -> Path:
-    reuse = os.environ.get("ERBBSCREEN_GIAB_RESULTS")
-    if reuse:
-        return Path(reuse)
-    workdir = tmp_path_factory.mktemp("realreads_giab")
-    cfg = build_inputs(workdir)
-    proc = run_snakemake(workdir, "--cores", str(os.cpu_count() or 2), configfile=cfg, timeout=1200)
-    if proc.returncode != 0:
-        pytest.fail(f"workflow on the real NA12878 reads failed (rc {proc.returncode}):\n"
-                    f"{(proc.stdout + proc.stderr)[-6000:]}")
-    return workdir
+    return run_once(tmp_path_factory, "realreads_giab", build_inputs, "ERBBSCREEN_GIAB_RESULTS", "the real NA12878 reads")
 
 
 def test_every_output_is_written(giab_run):

@@ -14,7 +14,6 @@ Run once per module (~1-2 min); reuse a run with ERBBSCREEN_PANEL_RESULTS=<workd
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections import Counter
@@ -25,7 +24,7 @@ import pysam
 import pytest
 import yaml
 
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, run_once
 from erbbscreen.tables import read_table
 
 DATA = Path("/usr/share/doc/covtobed-examples/examples")
@@ -94,16 +93,7 @@ def build_inputs(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def panel_run(tmp_path_factory) -> Path:
-    reuse = os.environ.get("ERBBSCREEN_PANEL_RESULTS")
-    if reuse:
-        return Path(reuse)
-    workdir = tmp_path_factory.mktemp("realreads_panel")
-    cfg = build_inputs(workdir)
-    proc = run_snakemake(workdir, "--cores", str(os.cpu_count() or 2), configfile=cfg, timeout=1200)
-    if proc.returncode != 0:
-        pytest.fail(f"workflow on the real panel reads failed (rc {proc.returncode}):\n"
-                    f"{(proc.stdout + proc.stderr)[-6000:]}")
-    return workdir
+    return run_once(tmp_path_factory, "realreads_panel", build_inputs, "ERBBSCREEN_PANEL_RESULTS", "the real panel reads")
 
 
 def _table(run, name):
