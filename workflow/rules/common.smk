@@ -156,14 +156,24 @@ def qc_row(sample):
 # per batch. `batching.samples_per_job: auto` spreads a stage's samples over the job slots (--cores locally,
 # --jobs on a cluster: one sample per job there as long as slots >= samples), at most batching.max_samples_per_job.
 BATCHING = config.get("batching") or {}
-try:
-    _SLOTS = (
-        workflow.resource_settings.cores
-        if workflow.local_exec
-        else workflow.resource_settings.nodes
+# The job slots `auto` spreads samples over. A job that Snakemake runs in another process (a SLURM job step, a
+# subprocess) parses this file again with its own --cores/--jobs, so it must not recompute them: the main process
+# exports its value and every job process reads it back, so that all agree on which samples each batch rule holds.
+_SLOTS_ENV = "ERBBSCREEN_BATCH_SLOTS"
+if workflow.remote_exec or workflow.subprocess_exec:
+    _SLOTS = int(os.environ.get(_SLOTS_ENV, "0")) or None
+    if _SLOTS is None and BATCHING.get("samples_per_job", "auto") == "auto":
+        raise WorkflowError(
+            f"batching.samples_per_job: auto needs ${_SLOTS_ENV} from the main Snakemake process, which this job's "
+            "environment lacks (the executor does not pass the environment on); set batching.samples_per_job "
+            "to an integer (e.g. --config batching='{samples_per_job: 1}')"
+        )
+else:
+    # --jobs of a cluster run (Snakemake's `nodes`; None locally), else --cores (what is known while parsing)
+    _SLOTS = workflow.resource_settings.nodes or workflow.resource_settings.cores
+    os.environ[_SLOTS_ENV] = str(
+        _SLOTS if isinstance(_SLOTS, int) and _SLOTS > 0 else 1
     )
-except Exception:  # no --cores/--jobs given (e.g. --lint): one slot
-    _SLOTS = None
 
 
 def sample_batches(samples):
