@@ -54,7 +54,8 @@ def test_base_counts_with_reference_and_single_positions(cohort_dir):
 
 def test_base_counts_of_nothing_is_an_empty_typed_table(cohort_dir):
     bam = str(cohort_dir / "bams" / "P01-T.bam")
-    for intervals in ([], [("chr1", 5, 5)]):
+    # nothing asked, an empty interval, a region without reads (chr1:1-100 of the cohort genome)
+    for intervals in ([], [("chr1", 5, 5)], [("chr1", 0, 100)]):
         out = samtools.base_counts(bam, intervals)
         assert list(out.columns) == ["chrom", "pos", "A", "C", "G", "T"] and len(out) == 0
         assert out["A"].to_numpy().sum() == 0

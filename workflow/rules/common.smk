@@ -1,12 +1,7 @@
 # Loading and validation shared by every stage: config, sample sheet, reference, annotation.
 # The logic lives in the erbbscreen package (src/erbbscreen); this file only wires it into Snakemake.
 import os
-import re
 import sys
-from pathlib import Path
-from types import SimpleNamespace
-
-import yaml
 
 _SRC = os.path.join(workflow.basedir, "src")
 if _SRC not in sys.path:
