@@ -74,10 +74,11 @@ def test_log2_to_copies(log2, purity, expected):
 def test_log2_to_copies_is_cnvkits_formula():
     from cnvlib.call import _log2_ratio_to_absolute
 
-    for v in (-1.2, -0.3, 0.0, 0.4, 1.7, 3.2):
-        for p in (0.1, 0.25, 0.6, 0.99):
-            assert cn.log2_to_copies(v, p) == pytest.approx(_log2_ratio_to_absolute(v, 2, 2, p))
-            assert cn.log2_to_copies(v, p) == pytest.approx(max(0, (2 * 2 ** v - 2 * (1 - p)) / p))
+    # bit-for-bit: copy_number.tsv must not change with the CNVkit helper written out (no cnvlib import)
+    for v in (-20.0, -1.2, -0.3, 0.0, 0.1234567, 0.4, 1.7, 3.2):
+        for p in (None, 0.1, 0.25, 0.33, 0.6, 0.99, 1.0):
+            for ploidy in (2, 3):
+                assert cn.log2_to_copies(v, p, ploidy) == float(_log2_ratio_to_absolute(v, ploidy, ploidy, p))
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.1, 1.5])
@@ -115,6 +116,15 @@ def test_weighted_median():
     assert cn.weighted_median([0.0, 0.0, 5.0], [1, 1, 1]) == 0.0
     assert math.isnan(cn.weighted_median([]))
     assert cn.weighted_median([1, 2, 3], [0, 0, 0]) == 2  # all-zero weights: unweighted
+
+
+def test_weighted_medians_of_rows_equal_weighted_median_of_each_row():
+    rng = np.random.default_rng(7)
+    values = np.round(rng.normal(0, 1, size=(400, 9)), 1)  # rounding: ties, which the stable sort must keep
+    weights = rng.choice([0.0, 0.2, 0.5, 1.0], size=(400, 9))
+    weights[:20] = 0.0  # all-zero rows: unweighted
+    want = np.array([cn.weighted_median(v, w) for v, w in zip(values, weights)])
+    assert (cn._weighted_medians(values, weights) == want).all()
 
 
 def test_bootstrap_ci_contains_median_and_widens_with_noise():

@@ -59,3 +59,51 @@ def test_base_counts_of_nothing_is_an_empty_typed_table(cohort_dir):
         out = samtools.base_counts(bam, intervals)
         assert list(out.columns) == ["chrom", "pos", "A", "C", "G", "T"] and len(out) == 0
         assert out["A"].to_numpy().sum() == 0
+
+
+@pytest.mark.parametrize("with_grep", [True, False])
+def test_base_counts_nonref_filter_keeps_exactly_the_positions_with_enough_nonref_bases(cohort_dir, monkeypatch,
+                                                                                      with_grep):
+    """``min_nonref`` (the het-SNP search) returns the unfiltered table's rows with >= k bases differing from the
+    reference, counts unchanged: filtered in C by grep, or after parsing when no grep is on PATH."""
+    bam = str(cohort_dir / "bams" / "P03-T.bam")
+    fasta = str(cohort_dir / "reference" / "genome.fa")
+    intervals = panel_intervals(cohort_dir)
+    full = samtools.base_counts(bam, intervals, min_baseq=20, fasta=fasta)
+    with pysam.FastaFile(fasta) as fa:
+        ref = np.array([fa.fetch(c, p - 1, p).upper() for c, p in zip(full["chrom"], full["pos"])])
+    counts = full[list("ACGT")].to_numpy()
+    nonref = counts.sum(axis=1) - np.select([ref == b for b in "ACGT"], [counts[:, i] for i in range(4)], 0)
+    if not with_grep:
+        monkeypatch.setattr(samtools, "_nonref_filter", lambda k: None)
+    for k in (1, 4):
+        want = full[nonref >= k].reset_index(drop=True)
+        got = samtools.base_counts(bam, intervals, min_baseq=20, fasta=fasta, min_nonref=k)
+        assert 0 < len(want) < len(full) / 2
+        pd.testing.assert_frame_equal(got, want)
+
+
+def pysam_template_lengths(bam, max_reads, want, mask):
+    sizes = []
+    with pysam.AlignmentFile(str(bam)) as fh:
+        for read in fh.fetch(until_eof=True):
+            if read.flag & mask == want and read.template_length > 0:
+                sizes.append(read.template_length)
+                if len(sizes) >= max_reads:
+                    break
+    return sizes
+
+
+@pytest.mark.parametrize("with_executable", [True, False])
+def test_template_lengths_are_the_first_records_pysam_would_read(cohort_dir, monkeypatch, with_executable):
+    """QC's insert-size sample: the first N first-mates of proper pairs (primary, not duplicate) with TLEN > 0, in
+    file order, whether samtools streams them (closed after N) or pysam reads them (no samtools executable)."""
+    if not with_executable:
+        monkeypatch.setattr(samtools, "executable", lambda: None)
+    want, mask = 0x42, 0x42 | 0x100 | 0x400 | 0x800
+    for sample in ("P01-L", "P03-T"):
+        bam = cohort_dir / "bams" / f"{sample}.bam"
+        for n in (1, 5000, 10**9):
+            got = samtools.template_lengths(str(bam), n, want, mask & ~want)
+            ref = pysam_template_lengths(bam, n, want, mask)
+            assert got.tolist() == ref and len(ref) == min(n, len(ref)) > 0

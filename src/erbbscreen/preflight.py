@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -272,16 +271,12 @@ def target_depths(path: str, intervals, fasta: str | None = None, threads: int =
 _INSERT_FLAG_MASK, _INSERT_FLAG_WANT = 0x2 | 0x40 | 0x100 | 0x400 | 0x800, 0x2 | 0x40
 
 
-def median_insert_size(bam: pysam.AlignmentFile, max_pairs: int) -> float | None:
-    """Median template length of the first ``max_pairs`` proper pairs (a bounded sample from the start of the
-    file: its cost does not grow with the BAM)."""
-    sizes = []
-    for read in bam.fetch(until_eof=True):
-        if read.flag & _INSERT_FLAG_MASK == _INSERT_FLAG_WANT and read.template_length > 0:
-            sizes.append(read.template_length)
-            if len(sizes) >= max_pairs:
-                break
-    return float(statistics.median(sizes)) if sizes else None
+def median_insert_size(path: str, max_pairs: int, fasta: str | None = None) -> float | None:
+    """Median template length of the first ``max_pairs`` proper pairs (first mates; a bounded sample from the
+    start of the file: its cost does not grow with the BAM), read by samtools in C."""
+    sizes = samtools.template_lengths(path, max_pairs, _INSERT_FLAG_WANT, _INSERT_FLAG_MASK & ~_INSERT_FLAG_WANT,
+                                      fasta)
+    return float(np.median(sizes)) if sizes.size else None
 
 
 def on_target_reads(path: str, bed: str, fasta: str | None, threads: int = 1) -> int:
@@ -308,9 +303,7 @@ def measure_qc(path: str, targets: list[tuple[str, int, int]], target_bed: str |
         metrics["on_target_pct"] = round(100.0 * on_target_reads(path, target_bed, fasta, threads) / mapped, 2)
     else:
         metrics["on_target_pct"] = None
-    with pysam.AlignmentFile(path, reference_filename=fasta) as bam:
-        # the file is positioned at its first record (fetch(until_eof) reads from there)
-        metrics["median_insert_size"] = median_insert_size(bam, max_pairs) if mapped else None
+    metrics["median_insert_size"] = median_insert_size(path, max_pairs, fasta) if mapped else None
     depth = target_depths(path, targets, fasta, threads)
     metrics["target_bases"] = int(depth.size)
     metrics["mean_target_depth"] = round(float(depth.mean()), 1) if depth.size else 0.0

@@ -74,6 +74,46 @@ def run(command: str, *args: str) -> str:
     return proc.stdout
 
 
+def template_lengths(path: str, max_reads: int, require_flags: int, exclude_flags: int,
+                     fasta: str | None = None) -> np.ndarray:
+    """TLEN (> 0) of the first ``max_reads`` records, in file order, that have every flag of ``require_flags`` and
+    none of ``exclude_flags``: ``samtools view -e 'tlen>0'`` filters in C, pandas parses the TLEN column, and the
+    stream is closed after ``max_reads`` records (its cost does not grow with the file)."""
+    import pandas as pd
+
+    args = ["-f", hex(require_flags), "-F", hex(exclude_flags), "-e", "tlen>0"]
+    if fasta:
+        args += ["-T", fasta]
+    exe = executable()
+    if exe is None:  # pysam's bundled samtools runs in-process: read the records through pysam instead
+        import pysam
+
+        sizes = []
+        with pysam.AlignmentFile(path, reference_filename=fasta) as bam:
+            for read in bam.fetch(until_eof=True):
+                if read.flag & (require_flags | exclude_flags) == require_flags and read.template_length > 0:
+                    sizes.append(read.template_length)
+                    if len(sizes) >= max_reads:
+                        break
+        return np.array(sizes, dtype=np.int64)
+    proc = subprocess.Popen([exe, "view", *args, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        table = pd.read_csv(proc.stdout, sep="\t", header=None, usecols=[8], nrows=max_reads, quoting=3,
+                            dtype={8: np.int64}, na_filter=False, engine="c")
+        sizes = table[8].to_numpy()
+    except pd.errors.EmptyDataError:  # no such record
+        sizes = np.array([], dtype=np.int64)
+    finally:
+        proc.stdout.close()  # samtools stops at its next write (SIGPIPE) when records remain
+        err = proc.stderr.read().decode("utf-8", "replace")
+        rc = proc.wait()
+    if rc != 0 and len(sizes) < max_reads:  # a stream closed early ends samtools by SIGPIPE: not an error
+        import pysam
+
+        raise pysam.utils.SamtoolsError(f"samtools view returned with error {rc}: stderr={err.strip()[-1000:]}")
+    return sizes
+
+
 def _run_depth(path: str, bed: str, exclude_flags: int, include_deletions: bool, min_mapq: int,
                fasta: str | None, threads: int) -> str:
     args = ["-b", bed, "-G", hex(exclude_flags), "-Q", str(int(min_mapq))]
@@ -152,29 +192,47 @@ def _segment_sums(flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return csum[ends] - csum[ends - lengths]
 
 
-def _count_bases(chunk) -> dict:
+def _count_bases(chunk) -> tuple:
     """A/C/G/T counts per row of an mpileup chunk (columns ref, bases): letters in either case, plus '.'/','
-    (a match to the reference base, written only when a reference is given) counted as the reference base."""
+    (a match to the reference base, written only when a reference is given) counted as the reference base; and
+    the number of letters per row (the non-reference bases when a reference is given)."""
     bases = chunk["bases"].astype(str)
     lengths = bases.str.len().to_numpy(dtype=np.int64)
     buf = np.frombuffer("".join(bases).encode("ascii", "replace"), dtype=np.uint8)
     upper = buf & 0xDF
     ref = chunk["ref"].astype(str).str.upper().str[:1].to_numpy()
     matches = _segment_sums((buf == ord(".")) | (buf == ord(",")), lengths)
-    out = {}
+    out, letters = {}, np.zeros(len(lengths), dtype=np.int64)
     for code, base in zip(_BASES, "ACGT"):
-        out[base] = (_segment_sums(upper == code, lengths) + np.where(ref == base, matches, 0)).astype(np.int32)
-    return out
+        own = _segment_sums(upper == code, lengths)
+        letters += own
+        out[base] = (own + np.where(ref == base, matches, 0)).astype(np.int32)
+    return out, letters
 
 
-def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None = None, max_depth: int = 0):
+def _nonref_filter(min_nonref: int) -> list | None:
+    """``grep`` keeping the mpileup lines whose base column holds at least ``min_nonref`` A/C/G/T letters (with a
+    reference, a base matching it is written '.' or ',', so the letters are the non-reference bases); None when no
+    grep is on PATH. A plain regular expression in grep's C matcher drops the copy-neutral bulk of the text (about
+    99.9% of the lines of a panel) before Python parses it, at about a fifth of the parsing cost."""
+    exe = shutil.which("grep")
+    if exe is None or min_nonref <= 0:
+        return None
+    return [exe, "-E", "^([^\t]*\t){4}([^\t]*[ACGTacgt]){%d}" % int(min_nonref)]
+
+
+def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None = None, max_depth: int = 0,
+                min_nonref: int = 0):
     """A/C/G/T read counts at every position of ``intervals`` ((chrom, start, end), 0-based half-open) covered by
     at least one counted base: a DataFrame chrom, pos (1-based), A, C, G, T, in the alignment's order.
 
     One ``samtools mpileup`` pass in C over the regions (the index jumps to them), streamed and parsed in chunks
     with numpy; counts equal pysam ``count_coverage(quality_threshold=min_baseq, read_callback="all")``
     (bases with quality >= ``min_baseq``; see :data:`_MPILEUP_AS_COUNT_COVERAGE`). ``max_depth`` > 0 reads at most
-    that many reads at a position (``mpileup -d``: a bounded-cost first look at a very deep sample)."""
+    that many reads at a position (``mpileup -d``: a bounded-cost first look at a very deep sample).
+    ``min_nonref`` > 0 (with ``fasta``) keeps only positions with at least that many bases that differ from the
+    reference (a het-SNP search needs its minor allele's reads there): filtered by ``grep`` in C when available,
+    else after parsing; the counts of the kept positions are unchanged."""
     import pandas as pd
 
     columns = ["chrom", "pos", "A", "C", "G", "T"]
@@ -190,28 +248,38 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
         if fasta:
             args += ["-f", fasta]
         exe = executable()
+        grep = _nonref_filter(min_nonref) if fasta else None
+        proc = filt = None
         if exe is None:  # pysam's bundled samtools: whole output at once
             import pysam
 
             stream = io.StringIO(pysam.samtools.mpileup(*args, path, split_lines=False))
-            proc = None
         else:
             proc = subprocess.Popen([exe, "mpileup", *args, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, errors="replace")
+                                    text=grep is None, errors="replace" if grep is None else None)
             stream = proc.stdout
+            if grep is not None:
+                filt = subprocess.Popen(grep, stdin=proc.stdout, stdout=subprocess.PIPE, text=True,
+                                        errors="replace", env={**os.environ, "LC_ALL": "C"})
+                proc.stdout.close()  # grep owns the pipe: samtools sees a closed reader if grep dies
+                stream = filt.stdout
         reader = pd.read_csv(stream, sep="\t", header=None, usecols=[0, 1, 2, 4],
                              names=["chrom", "pos", "ref", "bases"],
                              dtype={"chrom": str, "pos": np.int64, "ref": str, "bases": str},
                              quoting=3, na_filter=False, chunksize=_MPILEUP_CHUNK)
         try:
             for chunk in reader:
-                counts = _count_bases(chunk)
+                counts, letters = _count_bases(chunk)
                 frames.append(pd.DataFrame({"chrom": chunk["chrom"].to_numpy(), "pos": chunk["pos"].to_numpy(),
-                                            **counts}))
+                                            **counts, "nonref": letters}))
         except pd.errors.EmptyDataError:  # no covered position at all
             pass
+        if filt is not None and filt.wait() > 1:  # 1: no line matched
+            raise RuntimeError(f"grep filtering samtools mpileup of {path} returned with error {filt.returncode}")
         if proc is not None:
             err = proc.stderr.read()
+            if isinstance(err, bytes):
+                err = err.decode("utf-8", "replace")
             if proc.wait() != 0:
                 import pysam
 
@@ -222,7 +290,10 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else np.int64) for c in columns})
     table = pd.concat(frames, ignore_index=True)
-    return table[table[["A", "C", "G", "T"]].sum(axis=1) > 0].reset_index(drop=True)
+    keep = table[["A", "C", "G", "T"]].sum(axis=1) > 0
+    if min_nonref > 0 and fasta and grep is None:  # the same filter as grep's, after parsing
+        keep &= table["nonref"] >= min_nonref
+    return table.loc[keep, columns].reset_index(drop=True)
 
 
 def bin_base_counts(path: str, bins, **kwargs) -> np.ndarray:

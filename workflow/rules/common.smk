@@ -182,6 +182,14 @@ def sample_batches(samples):
     return plan_batches(samples, size)
 
 
+def batch_threads(batches, wanted):
+    """Threads of one batch job of a stage with `batches` batch jobs: `wanted` when the job slots allow every batch
+    that many, else fewer (at least 1), so that on `--cores 2` two single-thread batches run side by side instead
+    of one two-thread batch after the other (a stage's batches are its parallelism)."""
+    slots = _SLOTS if isinstance(_SLOTS, int) and _SLOTS > 0 else 1
+    return max(1, min(wanted, slots // max(1, len(batches))))
+
+
 def batch_logs(stage, batch, jobs):
     """A batch job's logs: the batch's own log first (scripts log there), then each sample's."""
     return [f"logs/{stage}/{batch}.log"] + [job["log"] for job in jobs]

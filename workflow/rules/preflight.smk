@@ -3,7 +3,9 @@
 # crash. One job per batch of samples (common.smk "Batches").
 
 
-for batch, members in sample_batches(sample_ids()):
+QC_BATCHES = sample_batches(sample_ids())
+
+for batch, members in QC_BATCHES:
     jobs = [preflight_qc_job(s) for s in members]
 
     rule:
@@ -19,7 +21,8 @@ for batch, members in sample_batches(sample_ids()):
             f"benchmarks/preflight/preflight_qc/{batch}.tsv"
         conda:
             "../../envs/pysam.yaml"
-        threads: 2
+        # samtools decompression threads (erbbscreen.preflight), when the slots leave room beside the other batches
+        threads: batch_threads(QC_BATCHES, 2)
         resources:
             mem_mb=1000,
             runtime=30 + 30 * len(members),

@@ -26,11 +26,13 @@ def read_regions(path, flank: int = 0) -> dict:
 
 
 def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | None = None,
-                  max_depth: int = 0) -> pd.DataFrame:
+                  max_depth: int = 0, min_nonref: int = 0) -> pd.DataFrame:
     """A/C/G/T counts at every position of ``regions`` with depth > 0 (duplicates, secondary, QC-fail and unmapped
     reads excluded; base quality >= min_baseq): one ``samtools mpileup`` pass in C (:func:`erbbscreen.samtools.
     base_counts`, equal to pysam ``count_coverage(read_callback="all")``); ``max_depth`` > 0: at most that many reads
-    per position (a first look at a very deep sample). Columns chrom, pos (1-based), A, C, G, T."""
+    per position (a first look at a very deep sample); ``min_nonref`` > 0 (with ``fasta``): only positions with at
+    least that many non-reference bases (a het search: its minor allele needs snp.min_minor_reads reads there).
+    Columns chrom, pos (1-based), A, C, G, T."""
     import pysam
 
     from erbbscreen.samtools import base_counts
@@ -39,7 +41,8 @@ def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | Non
         lengths = dict(zip(fh.references, fh.lengths))
     intervals = [(chrom, s, min(e, lengths[chrom])) for chrom, ivs in regions.items() if chrom in lengths
                  for s, e in ivs]
-    counts = base_counts(bam, intervals, min_baseq=min_baseq, fasta=fasta, max_depth=max_depth)
+    counts = base_counts(bam, intervals, min_baseq=min_baseq, fasta=fasta, max_depth=max_depth,
+                         min_nonref=min_nonref)
     return counts.astype({b: np.int32 for b in "ACGT"})
 
 
@@ -96,7 +99,7 @@ def het_snps(sample_counts: pd.DataFrame, normal_counts: pd.DataFrame | None, s:
     lower allele in the sample), found_in (normal / sample)."""
     sp = s["snp"]
     exclude = exclude or set()
-    if normal_counts is not None and len(normal_counts):
+    if normal_counts is not None:
         cand = normal_het_candidates(normal_counts, s)
         merged = cand.merge(sample_counts, on=["chrom", "pos"], how="inner")
         m = merged[["A", "C", "G", "T"]].to_numpy()
