@@ -182,6 +182,12 @@ def sample_batches(samples):
     return plan_batches(samples, size)
 
 
+# The longest chain of the DAG: QC -> CN coverage -> reference -> segments -> purity -> gene calls -> biomarkers ->
+# eligibility -> report. Its rules get this priority so that, when jobs wait for a core, the chain goes first and
+# the hotspot and fusion batches (priority 0, off the chain) fill the cores the chain's cohort jobs leave idle.
+CRITICAL_PATH_PRIORITY = 10
+
+
 def batch_threads(batches, wanted):
     """Threads of one batch job of a stage with `batches` batch jobs: `wanted` when the job slots allow every batch
     that many, else fewer (at least 1), so that on `--cores 2` two single-thread batches run side by side instead

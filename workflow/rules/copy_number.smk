@@ -33,6 +33,7 @@ rule cnv_bins:
         "logs/copy_number/bins.log",
     benchmark:
         "benchmarks/copy_number/cnv_bins.tsv"
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         "../../envs/cnvkit.yaml"
     threads: 1
@@ -62,6 +63,7 @@ for batch, members in sample_batches(sample_ids()):
             batch_logs("copy_number", f"coverage_{batch}", jobs),
         benchmark:
             f"benchmarks/copy_number/cnv_coverage/{batch}.tsv"
+        priority: CRITICAL_PATH_PRIORITY
         conda:
             "../../envs/cnvkit.yaml"
         threads: 1
@@ -96,6 +98,7 @@ rule cnv_reference:
         "logs/copy_number/reference.log",
     benchmark:
         "benchmarks/copy_number/cnv_reference.tsv"
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         "../../envs/cnvkit.yaml"
     threads: 1
@@ -126,6 +129,7 @@ for batch, members in sample_batches(sample_ids("tumor", "plasma")):
             batch_logs("copy_number", f"segment_{batch}", jobs),
         benchmark:
             f"benchmarks/copy_number/cnv_segment/{batch}.tsv"
+        priority: CRITICAL_PATH_PRIORITY
         conda:
             "../../envs/cnvkit.yaml"
         threads: 1
@@ -163,6 +167,7 @@ rule cnv_call:
         "logs/copy_number/call.log",
     benchmark:
         "benchmarks/copy_number/call.tsv"
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         "../../envs/python.yaml"
     threads: 1

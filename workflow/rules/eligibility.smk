@@ -16,6 +16,7 @@ rule eligibility:
         "logs/eligibility/eligibility.log",
     benchmark:
         "benchmarks/eligibility/eligibility.tsv"
+    priority: CRITICAL_PATH_PRIORITY
     conda:
         "../../envs/python.yaml"
     threads: 1

@@ -27,6 +27,7 @@ for batch, members in sample_batches(sample_ids("tumor", "plasma")):
             batch_logs("purity", batch, jobs),
         benchmark:
             f"benchmarks/purity/purity/{batch}.tsv"
+        priority: CRITICAL_PATH_PRIORITY
         conda:
             "../../envs/pysam.yaml"
         threads: 1
