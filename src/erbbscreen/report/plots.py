@@ -11,23 +11,48 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import re
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
-matplotlib.use("Agg")
-from matplotlib import pyplot  # noqa: E402
-
-from erbbscreen.report.fmt import STATUS_COLOURS, fnum, num  # noqa: E402
+from erbbscreen.report.fmt import STATUS_COLOURS, fnum, num
 
 GENE_COLOUR = "#b2182b"
 OTHER_BIN = "#9e9e9e"
+DPI = 90
+
+
+def _figure(width: float, height: float):
+    """A figure on its own Agg canvas (no pyplot: no global figure registry to manage or to leak)."""
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _text_inches(fig, texts, size: float) -> float:
+    """Width in inches of the widest of ``texts`` at font ``size`` (measured once, for the margins)."""
+    renderer, prop = fig.canvas.get_renderer(), FontProperties(size=size)
+    return max((renderer.get_text_width_height_descent(str(t), prop, ismath=False)[0] for t in texts),
+               default=0.0) / fig.dpi
+
+
+def _margins(fig, left: float, right: float, bottom: float, top: float, gap: float = 0.0, columns: int = 1):
+    """Place the axes with fixed margins in inches (``gap``: between columns) instead of ``tight_layout`` and
+    ``bbox_inches="tight"``, which measure every text of the figure again on each call; the margins are sized
+    for the fonts used here (axis labels 10 pt, tick labels 10 pt, titles 8-10 pt)."""
+    w, h = fig.get_size_inches()
+    axes_w = (w - left - right - gap * (columns - 1)) / columns
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=gap / axes_w if columns > 1 else None)
 
 
 def _png_uri(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    pyplot.close(fig)
+    fig.savefig(buf, format="png", dpi=DPI)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -54,7 +79,8 @@ def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000)
     genes = [g for g in gene_rows if g in ("ERBB2", "ERBB3")] or list(gene_rows)[:2]
     if not genes:
         return None
-    fig, axes = pyplot.subplots(1, len(genes), figsize=(5.2 * len(genes), 3.1), squeeze=False)
+    fig = _figure(5.2 * len(genes), 3.1)
+    axes = fig.subplots(1, len(genes), squeeze=False)
     drawn = False
     for ax, gene in zip(axes[0], genes):
         row = gene_rows[gene]
@@ -92,16 +118,15 @@ def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000)
         if num(row.get("cn_ci_low")) is not None and num(row.get("cn_ci_high")) is not None:
             ci = f" [{float(row['cn_ci_low']):.1f}-{float(row['cn_ci_high']):.1f}]"
         ax.set_title(f"{gene}: {row.get('call') or 'NA'}, {cn_word} {fnum(row.get('copy_number'), 3)}{ci}",
-                     fontsize=10)
+                     fontsize=10, y=1.0)  # a fixed y: no search for tick labels above the axes at each draw
         ax.set_xlabel(f"{chrom} position (Mb)")
         ax.set_ylabel("log2 ratio")
         ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
         drawn = True
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     if not drawn:
-        pyplot.close(fig)
         return None
+    fig.suptitle(title, fontsize=10)
+    _margins(fig, left=0.75, right=0.15, bottom=0.5, top=0.62, gap=0.85, columns=len(genes))
     return _png_uri(fig)
 
 
@@ -110,6 +135,13 @@ def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000)
 # ---------------------------------------------------------------------------------------------
 
 VAF_FLOOR = 1e-4
+DECADES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def _power_of_ten(value: float) -> str:
+    """1e-4 -> '10⁻⁴' (the text of matplotlib's log-axis labels, without mathtext)."""
+    return "10" + str(round(math.log10(value))).translate(SUPERSCRIPT)
 
 
 def vaf_lod_plot(codons: list, title: str, lod_config=None) -> str | None:
@@ -120,35 +152,49 @@ def vaf_lod_plot(codons: list, title: str, lod_config=None) -> str | None:
     """
     if not codons:
         return None
-    fig, ax = pyplot.subplots(figsize=(max(6.0, 0.38 * len(codons) + 1.5), 3.3))
+    fig = _figure(max(6.0, 0.38 * len(codons) + 1.5), 3.3)
+    ax = fig.subplots()
     xs = range(len(codons))
     top = 1.0
+    bars, points = [], {}  # one bar call and one scatter call per marker style, not one artist per codon
     for x, c in zip(xs, codons):
         lod, vaf = num(c.get("lod")), num(c.get("vaf"))
         status = c.get("status")
         if lod is not None:
-            ax.bar(x, lod - VAF_FLOOR, bottom=VAF_FLOOR, width=0.6, color="#d9d9d9", edgecolor="#8c8c8c",
-                   zorder=1)
+            bars.append((x, lod - VAF_FLOOR))
         if status == "not_evaluable" and lod is None:
             ax.text(x, 0.5, "NE", ha="center", va="center", fontsize=7, color=STATUS_COLOURS["not_evaluable"],
                     fontweight="bold", rotation=90)
             continue
-        y = max(vaf, VAF_FLOOR) if vaf is not None else None
-        if y is None:
+        if vaf is None:
             continue
-        ax.scatter([x], [y], s=36 if status == "detected" else 18, zorder=3,
-                   c=STATUS_COLOURS.get(status, "#555"), marker="o" if status != "not_evaluable" else "x")
+        style = (36 if status == "detected" else 18, STATUS_COLOURS.get(status, "#555"),
+                 "o" if status != "not_evaluable" else "x")
+        points.setdefault(style, []).append((x, max(vaf, VAF_FLOOR)))
+    if bars:
+        ax.bar([x for x, _ in bars], [h for _, h in bars], bottom=VAF_FLOOR, width=0.6, color="#d9d9d9",
+               edgecolor="#8c8c8c", zorder=1)
+    for (size, col, marker), xy in points.items():
+        ax.scatter([x for x, _ in xy], [y for _, y in xy], s=size, c=col, marker=marker, zorder=3)
     if lod_config is not None:
         ax.axhline(lod_config, ls="--", c="#2166ac", lw=1, label=f"configured LOD {lod_config:g}")
         ax.legend(fontsize=7, loc="upper right")
     ax.set_yscale("log")
     ax.set_ylim(VAF_FLOOR * 0.8, top)
+    # decade labels as plain text with superscripts (10⁻⁴): the default mathtext labels are parsed anew for
+    # every figure (the parser's cache belongs to the figure's renderer)
+    ax.yaxis.set_major_locator(FixedLocator(DECADES))
+    ax.yaxis.set_major_formatter(FixedFormatter([_power_of_ten(d) for d in DECADES]))
+    ax.yaxis.set_minor_locator(NullLocator())  # decades suffice to read a VAF against its limit
+    ax.set_xlim(-0.6, len(codons) - 0.4)  # room for the first and last codon's marks (NE text, dots)
     ax.set_xticks(list(xs))
     ax.set_xticklabels([c["label"] for c in codons], rotation=90, fontsize=7)
     ax.set_ylabel("VAF (log)")
     ax.set_title(title + "  (bar: detection limit at the stage's power; dot: observed VAF; NE: not evaluable)",
-                 fontsize=8)
-    fig.tight_layout()
+                 fontsize=8, y=1.0)
+    # bottom margin: the longest codon label (rotated) plus tick and padding
+    _margins(fig, left=0.75, right=0.15, bottom=_text_inches(fig, (c["label"] for c in codons), 7) + 0.15,
+             top=0.3)
     return _png_uri(fig)
 
 
