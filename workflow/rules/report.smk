@@ -127,7 +127,9 @@ rule report:
         "benchmarks/report/report.tsv"
     conda:
         "../../envs/python.yaml"
-    threads: 1
+    # patient pages and the workbook render in this many processes (docs/report.md); the last job of a run, so
+    # the cores are free; Snakemake lowers it to --cores when fewer
+    threads: 4
     resources:
         mem_mb=2000,
         runtime=20,

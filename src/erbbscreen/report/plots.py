@@ -69,10 +69,15 @@ def _gene_mask(bins, gene, chrom, start, end):
 
 
 def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000) -> str | None:
-    """PNG data URI: one panel per gene (ERBB2, ERBB3) with bins, segments and the gene estimate + CI.
+    """PNG data URI of :func:`region_figure`; None when there are no bins to draw (the page then says why)."""
+    fig = region_figure(cnr, cns, gene_rows, title, padding)
+    return _png_uri(fig) if fig is not None else None
+
+
+def region_figure(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000) -> Figure | None:
+    """One panel per gene (ERBB2, ERBB3) with bins, segments and the gene estimate + CI.
 
     ``cnr``/``cns``: frames of the sample's CNVkit files; ``gene_rows``: gene -> copy_number.tsv row (dict).
-    None when there are no bins to draw (the page then says why).
     """
     if cnr is None or cnr.empty:
         return None
@@ -127,7 +132,7 @@ def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000)
         return None
     fig.suptitle(title, fontsize=10)
     _margins(fig, left=0.75, right=0.15, bottom=0.5, top=0.62, gap=0.85, columns=len(genes))
-    return _png_uri(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +150,13 @@ def _power_of_ten(value: float) -> str:
 
 
 def vaf_lod_plot(codons: list, title: str, lod_config=None) -> str | None:
-    """PNG data URI: observed VAF per codon (dot) against its detection limit (bar top), log scale.
+    """PNG data URI of :func:`vaf_lod_figure`; None without codons."""
+    fig = vaf_lod_figure(codons, title, lod_config)
+    return _png_uri(fig) if fig is not None else None
+
+
+def vaf_lod_figure(codons: list, title: str, lod_config=None) -> Figure | None:
+    """Observed VAF per codon (dot) against its detection limit (bar top), log scale.
 
     ``codons``: dicts with label, status, vaf, lod. A not_evaluable codon without a limit is marked 'NE' at the
     top; a VAF of 0 sits on the floor line. ``lod_config``: the stage's configured LOD, drawn as a line.
@@ -195,7 +206,7 @@ def vaf_lod_plot(codons: list, title: str, lod_config=None) -> str | None:
     # bottom margin: the longest codon label (rotated) plus tick and padding
     _margins(fig, left=0.75, right=0.15, bottom=_text_inches(fig, (c["label"] for c in codons), 7) + 0.15,
              top=0.3)
-    return _png_uri(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
