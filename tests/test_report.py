@@ -252,17 +252,16 @@ def _texts_inside_and_apart(fig):
             assert not any(label.overlaps(b) for b in labels), f"{axis.label.get_text()!r} on its tick labels"
 
 
-def test_figures_fit_their_fixed_margins():
-    """The figures are laid out with fixed margins (no tight_layout): long codon labels, two panels with wide
-    tick labels and long titles must still be fully on the canvas (synthetic bins and codons)."""
-    from erbbscreen.report.plots import region_figure, vaf_lod_figure
+def _synthetic_codons() -> list:
+    """32 synthetic codons: detected without a limit, clean with limits, not evaluable without a limit."""
+    rows = [("PIK3CA", 1047, "detected", 0.31, None), ("KRAS", 12, "not_detected", 0.0, 0.02),
+            ("NRAS", 146, "not_evaluable", None, None), ("BRAF", 600, "not_detected", 0.004, 0.006)] * 8
+    return [{"label": f"{g} {c}", "status": s, "vaf": v, "lod": lod} for g, c, s, v, lod in rows]
 
-    codons = [{"label": f"{g} {c}", "status": s, "vaf": v, "lod": lod}
-              for g, c, s, v, lod in [("PIK3CA", 1047, "detected", 0.31, None), ("KRAS", 12, "not_detected", 0.0, 0.02),
-                                      ("NRAS", 146, "not_evaluable", None, None), ("BRAF", 600, "not_detected", 0.004,
-                                                                                   0.006)] * 8]
-    _texts_inside_and_apart(vaf_lod_figure(codons, "plasma P99-L", 0.005))
-    _texts_inside_and_apart(vaf_lod_figure(codons[:2], "tumour P99-T", None))
+
+def _synthetic_bins() -> tuple:
+    """Synthetic CNVkit bins and segments around ERBB2 (amplified, wide log2 range) and ERBB3, and the
+    copy_number.tsv rows: ERBB2 with position and CI, ERBB3 located by its bins only."""
     starts = list(range(38_000_000, 41_000_000, 20_000))
     bins = [("chr17", s, "ERBB2" if 39_680_000 <= s < 39_730_000 else "-", -2.75 if i % 7 else 4.5)
             for i, s in enumerate(starts)]
@@ -273,8 +272,45 @@ def test_figures_fit_their_fixed_margins():
     erbb2 = {"chrom": "chr17", "start": 39_687_914, "end": 39_730_426, "log2": 3.1, "ci_low": 2.9, "ci_high": 3.3,
              "call": "amplification", "copy_number": 18.25, "cn_ci_low": 16.5, "cn_ci_high": 20.75,
              "sample_type": "plasma"}
-    erbb3 = dict(erbb2, chrom=None, start=None, end=None, call="not_evaluable", log2=None)  # located by its bins
-    fig = region_figure(cnr, cns, {"ERBB2": erbb2, "ERBB3": erbb3}, "plasma P99-L: CNVkit bins")
+    erbb3 = dict(erbb2, chrom=None, start=None, end=None, call="not_evaluable", log2=None)
+    return cnr, cns, {"ERBB2": erbb2, "ERBB3": erbb3}
+
+
+def test_figures_fit_their_fixed_margins():
+    """The figures are laid out with fixed margins (no tight_layout): long codon labels, two panels with wide
+    tick labels and long titles must still be fully on the canvas (synthetic bins and codons)."""
+    from erbbscreen.report.plots import region_figure, vaf_lod_figure
+
+    codons = _synthetic_codons()
+    _texts_inside_and_apart(vaf_lod_figure(codons, "plasma P99-L", 0.005))
+    _texts_inside_and_apart(vaf_lod_figure(codons[:2], "tumour P99-T", None))
+    cnr, cns, genes = _synthetic_bins()
+    fig = region_figure(cnr, cns, genes, "plasma P99-L: CNVkit bins")
     assert [ax.get_xlabel() for ax in fig.axes] == ["chr17 position (Mb)", "chr12 position (Mb)"]
     _texts_inside_and_apart(fig)
-    assert region_figure(cnr.iloc[0:0], cns, {"ERBB2": erbb2}, "empty") is None
+    assert region_figure(cnr.iloc[0:0], cns, {"ERBB2": genes["ERBB2"]}, "empty") is None
+
+
+def test_a_reused_figure_draws_what_a_new_figure_draws(monkeypatch):
+    """Plots reuse the previous figure of their kind (cleared): every PNG must equal, byte for byte, the PNG of a
+    new figure, whatever was drawn before (bins then no bins, codons with and without limits, NE only)."""
+    from erbbscreen.report import plots
+
+    codons = _synthetic_codons()
+    cnr, cns, genes = _synthetic_bins()
+    shifted = cnr.assign(log2=cnr["log2"] / 4 + 0.5, start=cnr["start"] + 400_000, end=cnr["end"] + 400_000)
+    calls = [(plots.vaf_lod_plot, (codons, "all", 0.005)),
+             (plots.region_plot, (cnr, cns, genes, "two panels")),
+             (plots.vaf_lod_plot, (codons[2::4], "not evaluable only", None)),
+             (plots.region_plot, (shifted, None, genes, "shifted, no segments")),
+             (plots.region_plot, (cnr[cnr["chromosome"] == "chr17"], cns, genes, "ERBB3 without bins")),
+             (plots.vaf_lod_plot, (codons[:16], "first half", 0.05)),
+             (plots.region_plot, (cnr, cns, {"ERBB2": genes["ERBB2"]}, "one panel")),
+             (plots.region_plot, (cnr, cns, genes, "two panels again")),
+             (plots.vaf_lod_plot, (codons, "all again", 0.005))]
+    monkeypatch.setattr(plots, "_FIGURES", {})
+    reused = [plot(*args) for plot, args in calls]
+    assert len(plots._FIGURES) == 5  # region: 1 and 2 panels; VAF: 32, 16 and 8 codons (widths differ)
+    monkeypatch.setattr(plots, "REUSE_FIGURES", False)
+    new = [plot(*args) for plot, args in calls]
+    assert all(reused) and reused == new

@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+from matplotlib.transforms import Bbox
 
 from erbbscreen.report.fmt import STATUS_COLOURS, fnum, num
 
@@ -26,11 +27,48 @@ OTHER_BIN = "#9e9e9e"
 DPI = 90
 
 
-def _figure(width: float, height: float):
-    """A figure on its own Agg canvas (no pyplot: no global figure registry to manage or to leak)."""
+#: figures kept for the next plot of the same kind and size (per process): creating the axes and their tick
+#: objects is about a third of a figure's cost, so a plot clears the previous plot's artists instead
+_FIGURES: dict = {}
+#: False: a new figure for every plot (the reference the reused figures are tested against)
+REUSE_FIGURES = True
+
+
+def _figure(kind: str, width: float, height: float, columns: int = 1) -> tuple:
+    """``(figure, axes)`` for a plot of ``kind``: on its own Agg canvas (no pyplot: no global figure registry to
+    manage or to leak); the figure of the previous plot of the same kind and size, emptied, when there is one.
+    A returned figure is valid until the next plot of its kind (one process, one plot at a time)."""
+    key = (kind, round(width, 3), round(height, 3), columns)
+    if REUSE_FIGURES and key in _FIGURES:
+        fig = _FIGURES[key]
+        _clear(fig)
+        return fig, fig.axes
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
-    return fig
+    axes = list(fig.subplots(1, columns, squeeze=False)[0])
+    if REUSE_FIGURES:
+        _FIGURES[key] = fig
+    return fig, axes
+
+
+def _clear(fig) -> None:
+    """Remove what the last plot drew and reset what it set, keeping the axes and their tick objects; every plot
+    sets its own limits, ticks, scale and texts afterwards (as on a new figure)."""
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
+            artist.remove()
+        ax.containers.clear()
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        ax.set_title("")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_axis_on()
+        ax.dataLim = Bbox.null()  # the next artists set the data limits afresh (as Axes.clear does)
+        ax.ignore_existing_data_limits = True
+        ax.set_autoscale_on(True)
+    for text in list(fig.texts):
+        text.set_text("")
 
 
 def _text_inches(fig, texts, size: float) -> float:
@@ -78,16 +116,16 @@ def region_figure(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_00
     """One panel per gene (ERBB2, ERBB3) with bins, segments and the gene estimate + CI.
 
     ``cnr``/``cns``: frames of the sample's CNVkit files; ``gene_rows``: gene -> copy_number.tsv row (dict).
+    The figure is reused by the next region figure of the same size (see :func:`_figure`).
     """
     if cnr is None or cnr.empty:
         return None
     genes = [g for g in gene_rows if g in ("ERBB2", "ERBB3")] or list(gene_rows)[:2]
     if not genes:
         return None
-    fig = _figure(5.2 * len(genes), 3.1)
-    axes = fig.subplots(1, len(genes), squeeze=False)
+    fig, axes = _figure("region", 5.2 * len(genes), 3.1, columns=len(genes))
     drawn = False
-    for ax, gene in zip(axes[0], genes):
+    for ax, gene in zip(axes, genes):
         row = gene_rows[gene]
         chrom, start, end = row.get("chrom") or None, num(row.get("start")), num(row.get("end"))
         own = _gene_mask(cnr, gene, chrom, start, end)
@@ -160,11 +198,11 @@ def vaf_lod_figure(codons: list, title: str, lod_config=None) -> Figure | None:
 
     ``codons``: dicts with label, status, vaf, lod. A not_evaluable codon without a limit is marked 'NE' at the
     top; a VAF of 0 sits on the floor line. ``lod_config``: the stage's configured LOD, drawn as a line.
+    The figure is reused by the next VAF figure of the same size (see :func:`_figure`).
     """
     if not codons:
         return None
-    fig = _figure(max(6.0, 0.38 * len(codons) + 1.5), 3.3)
-    ax = fig.subplots()
+    fig, (ax,) = _figure("vaf_lod", max(6.0, 0.38 * len(codons) + 1.5), 3.3)
     xs = range(len(codons))
     top = 1.0
     bars, points = [], {}  # one bar call and one scatter call per marker style, not one artist per codon
