@@ -171,6 +171,15 @@ def test_cli_names_missing_tables(tmp_path, capsys):
     assert "no qc.tsv or eligibility.tsv found" in capsys.readouterr().err
 
 
+def test_cli_threads(results, tmp_path, capsys):
+    assert main(["--results", str(results), "--out-dir", str(tmp_path), "--threads", "0"]) == 2
+    assert "--threads 0" in capsys.readouterr().err
+    assert main(["--results", str(results), "--out-dir", str(tmp_path), "--threads", "2"]) == 0
+    ids = load_run(results / "tables", results / "eligibility" / "patients").patient_ids()
+    assert sorted(p.stem for p in (tmp_path / "patients").glob("*.html")) == ids
+    assert (tmp_path / "erbb-screen.xlsx").is_file() and (tmp_path / "report.html").is_file()
+
+
 def test_purity_and_caveats_from_the_purity_stage_are_shown(results, tmp_path):
     """purity.tsv (interval, source, states) and the eligibility `caveats` column are rendered when present."""
     res = tmp_path / "res"
