@@ -11,7 +11,8 @@ Modules, one per page or step:
 * :mod:`~erbbscreen.report.xlsx`: the workbook;
 * :mod:`~erbbscreen.report.render`: Jinja2 templates (``templates/``) with CSS/JS inlined.
 
-Pages open offline from a file: no network, every figure, style and script inside the HTML.
+Pages open offline from a file: no network, every figure, style and script inside the HTML. The patient pages
+and the workbook render in parallel in forked worker processes when ``workers`` > 1 (docs/report.md).
 """
 from __future__ import annotations
 
