@@ -171,6 +171,15 @@ def test_cli_names_missing_tables(tmp_path, capsys):
     assert "no qc.tsv or eligibility.tsv found" in capsys.readouterr().err
 
 
+def test_cli_threads(results, tmp_path, capsys):
+    assert main(["--results", str(results), "--out-dir", str(tmp_path), "--threads", "0"]) == 2
+    assert "--threads 0" in capsys.readouterr().err
+    assert main(["--results", str(results), "--out-dir", str(tmp_path), "--threads", "2"]) == 0
+    ids = load_run(results / "tables", results / "eligibility" / "patients").patient_ids()
+    assert sorted(p.stem for p in (tmp_path / "patients").glob("*.html")) == ids
+    assert (tmp_path / "erbb-screen.xlsx").is_file() and (tmp_path / "report.html").is_file()
+
+
 def test_purity_and_caveats_from_the_purity_stage_are_shown(results, tmp_path):
     """purity.tsv (interval, source, states) and the eligibility `caveats` column are rendered when present."""
     res = tmp_path / "res"
@@ -193,3 +202,124 @@ def test_purity_and_caveats_from_the_purity_stage_are_shown(results, tmp_path):
     assert '<div class="caveat">RAS wild type rests on clonal power at an estimated purity</div>' in \
         row[:row.index("</tr>")]
     assert "purity" in openpyxl.load_workbook(tmp_path / "out" / "erbb-screen.xlsx", read_only=True).sheetnames
+
+
+def _page_text(path: Path) -> str:
+    """A page without its creation time (the one part that differs between two builds)."""
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<created>", path.read_text())
+
+
+def test_pages_in_parallel_are_the_pages_of_one_process(results, tmp_path):
+    """workers=2 (forked processes) writes the same pages and workbook as workers=1."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    build(results, one)
+    run = write_report(results / "tables", two / "report.html", two / "erbb-screen.xlsx",
+                       results / "eligibility" / "patients", figures_dir=two / "figures", workers=2)
+    ids = run.patient_ids()
+    assert len(ids) > 2
+    assert sorted(p.name for p in (two / "patients").iterdir()) == sorted(f"{p}.html" for p in ids)
+    for page in ["report.html"] + [f"patients/{p}.html" for p in ids]:
+        assert _page_text(two / page) == _page_text(one / page), page
+    sheets = [pd.read_excel(d / "erbb-screen.xlsx", sheet_name=None) for d in (one, two)]
+    assert list(sheets[0]) == list(sheets[1])
+    for name in sheets[0]:
+        pd.testing.assert_frame_equal(sheets[0][name], sheets[1][name])
+
+
+def test_a_page_that_fails_in_a_worker_fails_the_report(results, tmp_path):
+    """A page that cannot be written (a folder stands at its path) raises in the caller, naming the file."""
+    blocked = tmp_path / "patients" / "P01.html"
+    blocked.mkdir(parents=True)
+    with pytest.raises(OSError) as err:
+        write_report(results / "tables", tmp_path / "report.html", tmp_path / "erbb-screen.xlsx",
+                     results / "eligibility" / "patients", workers=2)
+    assert "P01.html" in str(err.value)
+
+
+def _texts_inside_and_apart(fig):
+    """Everything drawn lies on the canvas (what ``bbox_inches="tight"`` would have measured), no panel title
+    overlaps the figure title and no axis label overlaps its tick labels or another panel."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    drawn, (width, height) = fig.get_tightbbox(renderer), fig.get_size_inches()  # inches
+    tolerance = 1 / fig.dpi
+    assert drawn.x0 >= -tolerance and drawn.y0 >= -tolerance, f"cut left/bottom: {drawn}"
+    assert drawn.x1 <= width + tolerance and drawn.y1 <= height + tolerance, f"cut right/top: {drawn}"
+    figure_texts = [t.get_window_extent(renderer) for t in fig.texts]  # the suptitle
+    for ax in fig.axes:
+        title = ax.title.get_window_extent(renderer)
+        assert not any(title.overlaps(t) for t in figure_texts), f"{ax.get_title()!r} on the figure title"
+        others = [o.bbox for o in fig.axes if o is not ax]
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            locs = axis.get_majorticklocs()
+            labels = [t.label1.get_window_extent(renderer) for loc, t in zip(locs, axis.get_major_ticks(len(locs)))
+                      if lo <= loc <= hi and t.label1.get_text()]
+            label = axis.label.get_window_extent(renderer)
+            for box in [label] + labels:
+                assert not any(box.overlaps(o) for o in others), f"{axis.label.get_text()!r}: on another panel"
+            assert not any(label.overlaps(b) for b in labels), f"{axis.label.get_text()!r} on its tick labels"
+
+
+def _synthetic_codons() -> list:
+    """32 synthetic codons: detected without a limit, clean with limits, not evaluable without a limit."""
+    rows = [("PIK3CA", 1047, "detected", 0.31, None), ("KRAS", 12, "not_detected", 0.0, 0.02),
+            ("NRAS", 146, "not_evaluable", None, None), ("BRAF", 600, "not_detected", 0.004, 0.006)] * 8
+    return [{"label": f"{g} {c}", "status": s, "vaf": v, "lod": lod} for g, c, s, v, lod in rows]
+
+
+def _synthetic_bins() -> tuple:
+    """Synthetic CNVkit bins and segments around ERBB2 (amplified, wide log2 range) and ERBB3, and the
+    copy_number.tsv rows: ERBB2 with position and CI, ERBB3 located by its bins only."""
+    starts = list(range(38_000_000, 41_000_000, 20_000))
+    bins = [("chr17", s, "ERBB2" if 39_680_000 <= s < 39_730_000 else "-", -2.75 if i % 7 else 4.5)
+            for i, s in enumerate(starts)]
+    bins += [("chr12", s + 17_000_000, "ERBB3" if i == 70 else "-", -0.125 * (i % 9)) for i, s in enumerate(starts)]
+    cnr = pd.DataFrame([{"chromosome": c, "start": s, "end": s + 20_000, "gene": g, "log2": v} for c, s, g, v in bins])
+    cns = pd.DataFrame({"chromosome": ["chr17", "chr12"], "start": [38_000_000, 55_000_000],
+                        "end": [41_000_000, 58_000_000], "log2": [-1.25, -0.5]})
+    erbb2 = {"chrom": "chr17", "start": 39_687_914, "end": 39_730_426, "log2": 3.1, "ci_low": 2.9, "ci_high": 3.3,
+             "call": "amplification", "copy_number": 18.25, "cn_ci_low": 16.5, "cn_ci_high": 20.75,
+             "sample_type": "plasma"}
+    erbb3 = dict(erbb2, chrom=None, start=None, end=None, call="not_evaluable", log2=None)
+    return cnr, cns, {"ERBB2": erbb2, "ERBB3": erbb3}
+
+
+def test_figures_fit_their_fixed_margins():
+    """The figures are laid out with fixed margins (no tight_layout): long codon labels, two panels with wide
+    tick labels and long titles must still be fully on the canvas (synthetic bins and codons)."""
+    from erbbscreen.report.plots import region_figure, vaf_lod_figure
+
+    codons = _synthetic_codons()
+    _texts_inside_and_apart(vaf_lod_figure(codons, "plasma P99-L", 0.005))
+    _texts_inside_and_apart(vaf_lod_figure(codons[:2], "tumour P99-T", None))
+    cnr, cns, genes = _synthetic_bins()
+    fig = region_figure(cnr, cns, genes, "plasma P99-L: CNVkit bins")
+    assert [ax.get_xlabel() for ax in fig.axes] == ["chr17 position (Mb)", "chr12 position (Mb)"]
+    _texts_inside_and_apart(fig)
+    assert region_figure(cnr.iloc[0:0], cns, {"ERBB2": genes["ERBB2"]}, "empty") is None
+
+
+def test_a_reused_figure_draws_what_a_new_figure_draws(monkeypatch):
+    """Plots reuse the previous figure of their kind (cleared): every PNG must equal, byte for byte, the PNG of a
+    new figure, whatever was drawn before (bins then no bins, codons with and without limits, NE only)."""
+    from erbbscreen.report import plots
+
+    codons = _synthetic_codons()
+    cnr, cns, genes = _synthetic_bins()
+    shifted = cnr.assign(log2=cnr["log2"] / 4 + 0.5, start=cnr["start"] + 400_000, end=cnr["end"] + 400_000)
+    calls = [(plots.vaf_lod_plot, (codons, "all", 0.005)),
+             (plots.region_plot, (cnr, cns, genes, "two panels")),
+             (plots.vaf_lod_plot, (codons[2::4], "not evaluable only", None)),
+             (plots.region_plot, (shifted, None, genes, "shifted, no segments")),
+             (plots.region_plot, (cnr[cnr["chromosome"] == "chr17"], cns, genes, "ERBB3 without bins")),
+             (plots.vaf_lod_plot, (codons[:16], "first half", 0.05)),
+             (plots.region_plot, (cnr, cns, {"ERBB2": genes["ERBB2"]}, "one panel")),
+             (plots.region_plot, (cnr, cns, genes, "two panels again")),
+             (plots.vaf_lod_plot, (codons, "all again", 0.005))]
+    monkeypatch.setattr(plots, "_FIGURES", {})
+    reused = [plot(*args) for plot, args in calls]
+    assert len(plots._FIGURES) == 5  # region: 1 and 2 panels; VAF: 32, 16 and 8 codons (widths differ)
+    monkeypatch.setattr(plots, "REUSE_FIGURES", False)
+    new = [plot(*args) for plot, args in calls]
+    assert all(reused) and reused == new

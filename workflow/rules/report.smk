@@ -127,7 +127,10 @@ rule report:
     priority: CRITICAL_PATH_PRIORITY
     conda:
         "../../envs/python.yaml"
-    threads: 1
+    # patient pages and the workbook render in this many processes (docs/report.md); the last job of a run, so
+    # the cores are free; Snakemake lowers it to --cores when fewer. Not more than 2: on SLURM it becomes
+    # --cpus-per-task, and the smallest node the workflow is proven on (tests/test_slurm.py) has 2 CPUs
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=20,

@@ -11,6 +11,7 @@ inp, out = snakemake.input, snakemake.output  # noqa: F821
 cnv_dir = Path(inp.cnr[0]).parent.parent if inp.cnr else None
 run = write_report(Path(inp.tables[0]).parent, out.html, out.xlsx, patients_json=inp.patients_json,
                    provenance=inp.provenance, cnv_dir=cnv_dir, patients_out=out.patients,
-                   patient_ids=snakemake.params.patient_ids, figures_dir=out.figures)  # noqa: F821
+                   patient_ids=snakemake.params.patient_ids, figures_dir=out.figures,  # noqa: F821
+                   workers=snakemake.threads)  # noqa: F821
 for problem in run.problems:
     logging.warning(problem)

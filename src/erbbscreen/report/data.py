@@ -122,9 +122,10 @@ def codon_lod(depth, min_alt, min_power: float):
     """Detection limit of one codon: the VAF at which P(alt fragments >= min_alt | depth, VAF) = min_power.
 
     With X ~ Binomial(depth, f), P(X >= k) equals the regularised incomplete beta I_f(k, depth - k + 1), so the
-    limit is that Beta distribution's ``min_power`` quantile. None when the genotyper gave no required count.
+    limit is that Beta distribution's ``min_power`` quantile (``betaincinv``, the function ``scipy.stats.beta.ppf``
+    evaluates, without importing scipy.stats). None when the genotyper gave no required count.
     """
-    from scipy import stats
+    from scipy import special
 
     try:
         n, k = int(float(depth)), int(float(min_alt))
@@ -132,7 +133,7 @@ def codon_lod(depth, min_alt, min_power: float):
         return None
     if n <= 0 or k <= 0 or k > n:
         return None
-    return float(stats.beta.ppf(min_power, k, n - k + 1))
+    return float(special.betaincinv(k, n - k + 1, min_power))
 
 
 def read_bins(path) -> pd.DataFrame:

@@ -11,23 +11,86 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import re
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+from matplotlib.transforms import Bbox
 
-matplotlib.use("Agg")
-from matplotlib import pyplot  # noqa: E402
-
-from erbbscreen.report.fmt import STATUS_COLOURS, fnum, num  # noqa: E402
+from erbbscreen.report.fmt import STATUS_COLOURS, fnum, num
 
 GENE_COLOUR = "#b2182b"
 OTHER_BIN = "#9e9e9e"
+DPI = 90
+
+
+#: figures kept for the next plot of the same kind and size (per process): creating the axes and their tick
+#: objects is about a third of a figure's cost, so a plot clears the previous plot's artists instead
+_FIGURES: dict = {}
+#: False: a new figure for every plot (the reference the reused figures are tested against)
+REUSE_FIGURES = True
+
+
+def _figure(kind: str, width: float, height: float, columns: int = 1) -> tuple:
+    """``(figure, axes)`` for a plot of ``kind``: on its own Agg canvas (no pyplot: no global figure registry to
+    manage or to leak); the figure of the previous plot of the same kind and size, emptied, when there is one.
+    A returned figure is valid until the next plot of its kind (one process, one plot at a time)."""
+    key = (kind, round(width, 3), round(height, 3), columns)
+    if REUSE_FIGURES and key in _FIGURES:
+        fig = _FIGURES[key]
+        _clear(fig)
+        return fig, fig.axes
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = list(fig.subplots(1, columns, squeeze=False)[0])
+    if REUSE_FIGURES:
+        _FIGURES[key] = fig
+    return fig, axes
+
+
+def _clear(fig) -> None:
+    """Remove what the last plot drew and reset what it set, keeping the axes and their tick objects; every plot
+    sets its own limits, ticks, scale and texts afterwards (as on a new figure)."""
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
+            artist.remove()
+        ax.containers.clear()
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        ax.set_title("")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_axis_on()
+        ax.dataLim = Bbox.null()  # the next artists set the data limits afresh (as Axes.clear does)
+        ax.ignore_existing_data_limits = True
+        ax.set_autoscale_on(True)
+    for text in list(fig.texts):
+        text.set_text("")
+
+
+def _text_inches(fig, texts, size: float) -> float:
+    """Width in inches of the widest of ``texts`` at font ``size`` (measured once, for the margins)."""
+    renderer, prop = fig.canvas.get_renderer(), FontProperties(size=size)
+    return max((renderer.get_text_width_height_descent(str(t), prop, ismath=False)[0] for t in texts),
+               default=0.0) / fig.dpi
+
+
+def _margins(fig, left: float, right: float, bottom: float, top: float, gap: float = 0.0, columns: int = 1):
+    """Place the axes with fixed margins in inches (``gap``: between columns) instead of ``tight_layout`` and
+    ``bbox_inches="tight"``, which measure every text of the figure again on each call; the margins are sized
+    for the fonts used here (axis labels 10 pt, tick labels 10 pt, titles 8-10 pt)."""
+    w, h = fig.get_size_inches()
+    axes_w = (w - left - right - gap * (columns - 1)) / columns
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=gap / axes_w if columns > 1 else None)
 
 
 def _png_uri(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    pyplot.close(fig)
+    fig.savefig(buf, format="png", dpi=DPI)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -44,19 +107,25 @@ def _gene_mask(bins, gene, chrom, start, end):
 
 
 def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000) -> str | None:
-    """PNG data URI: one panel per gene (ERBB2, ERBB3) with bins, segments and the gene estimate + CI.
+    """PNG data URI of :func:`region_figure`; None when there are no bins to draw (the page then says why)."""
+    fig = region_figure(cnr, cns, gene_rows, title, padding)
+    return _png_uri(fig) if fig is not None else None
+
+
+def region_figure(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000) -> Figure | None:
+    """One panel per gene (ERBB2, ERBB3) with bins, segments and the gene estimate + CI.
 
     ``cnr``/``cns``: frames of the sample's CNVkit files; ``gene_rows``: gene -> copy_number.tsv row (dict).
-    None when there are no bins to draw (the page then says why).
+    The figure is reused by the next region figure of the same size (see :func:`_figure`).
     """
     if cnr is None or cnr.empty:
         return None
     genes = [g for g in gene_rows if g in ("ERBB2", "ERBB3")] or list(gene_rows)[:2]
     if not genes:
         return None
-    fig, axes = pyplot.subplots(1, len(genes), figsize=(5.2 * len(genes), 3.1), squeeze=False)
+    fig, axes = _figure("region", 5.2 * len(genes), 3.1, columns=len(genes))
     drawn = False
-    for ax, gene in zip(axes[0], genes):
+    for ax, gene in zip(axes, genes):
         row = gene_rows[gene]
         chrom, start, end = row.get("chrom") or None, num(row.get("start")), num(row.get("end"))
         own = _gene_mask(cnr, gene, chrom, start, end)
@@ -92,17 +161,16 @@ def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000)
         if num(row.get("cn_ci_low")) is not None and num(row.get("cn_ci_high")) is not None:
             ci = f" [{float(row['cn_ci_low']):.1f}-{float(row['cn_ci_high']):.1f}]"
         ax.set_title(f"{gene}: {row.get('call') or 'NA'}, {cn_word} {fnum(row.get('copy_number'), 3)}{ci}",
-                     fontsize=10)
+                     fontsize=10, y=1.0)  # a fixed y: no search for tick labels above the axes at each draw
         ax.set_xlabel(f"{chrom} position (Mb)")
         ax.set_ylabel("log2 ratio")
         ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
         drawn = True
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     if not drawn:
-        pyplot.close(fig)
         return None
-    return _png_uri(fig)
+    fig.suptitle(title, fontsize=10)
+    _margins(fig, left=0.75, right=0.15, bottom=0.5, top=0.62, gap=0.85, columns=len(genes))
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,46 +178,73 @@ def region_plot(cnr, cns, gene_rows: dict, title: str, padding: int = 1_000_000)
 # ---------------------------------------------------------------------------------------------
 
 VAF_FLOOR = 1e-4
+DECADES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def _power_of_ten(value: float) -> str:
+    """1e-4 -> '10⁻⁴' (the text of matplotlib's log-axis labels, without mathtext)."""
+    return "10" + str(round(math.log10(value))).translate(SUPERSCRIPT)
 
 
 def vaf_lod_plot(codons: list, title: str, lod_config=None) -> str | None:
-    """PNG data URI: observed VAF per codon (dot) against its detection limit (bar top), log scale.
+    """PNG data URI of :func:`vaf_lod_figure`; None without codons."""
+    fig = vaf_lod_figure(codons, title, lod_config)
+    return _png_uri(fig) if fig is not None else None
+
+
+def vaf_lod_figure(codons: list, title: str, lod_config=None) -> Figure | None:
+    """Observed VAF per codon (dot) against its detection limit (bar top), log scale.
 
     ``codons``: dicts with label, status, vaf, lod. A not_evaluable codon without a limit is marked 'NE' at the
     top; a VAF of 0 sits on the floor line. ``lod_config``: the stage's configured LOD, drawn as a line.
+    The figure is reused by the next VAF figure of the same size (see :func:`_figure`).
     """
     if not codons:
         return None
-    fig, ax = pyplot.subplots(figsize=(max(6.0, 0.38 * len(codons) + 1.5), 3.3))
+    fig, (ax,) = _figure("vaf_lod", max(6.0, 0.38 * len(codons) + 1.5), 3.3)
     xs = range(len(codons))
     top = 1.0
+    bars, points = [], {}  # one bar call and one scatter call per marker style, not one artist per codon
     for x, c in zip(xs, codons):
         lod, vaf = num(c.get("lod")), num(c.get("vaf"))
         status = c.get("status")
         if lod is not None:
-            ax.bar(x, lod - VAF_FLOOR, bottom=VAF_FLOOR, width=0.6, color="#d9d9d9", edgecolor="#8c8c8c",
-                   zorder=1)
+            bars.append((x, lod - VAF_FLOOR))
         if status == "not_evaluable" and lod is None:
             ax.text(x, 0.5, "NE", ha="center", va="center", fontsize=7, color=STATUS_COLOURS["not_evaluable"],
                     fontweight="bold", rotation=90)
             continue
-        y = max(vaf, VAF_FLOOR) if vaf is not None else None
-        if y is None:
+        if vaf is None:
             continue
-        ax.scatter([x], [y], s=36 if status == "detected" else 18, zorder=3,
-                   c=STATUS_COLOURS.get(status, "#555"), marker="o" if status != "not_evaluable" else "x")
+        style = (36 if status == "detected" else 18, STATUS_COLOURS.get(status, "#555"),
+                 "o" if status != "not_evaluable" else "x")
+        points.setdefault(style, []).append((x, max(vaf, VAF_FLOOR)))
+    if bars:
+        ax.bar([x for x, _ in bars], [h for _, h in bars], bottom=VAF_FLOOR, width=0.6, color="#d9d9d9",
+               edgecolor="#8c8c8c", zorder=1)
+    for (size, col, marker), xy in points.items():
+        ax.scatter([x for x, _ in xy], [y for _, y in xy], s=size, c=col, marker=marker, zorder=3)
     if lod_config is not None:
         ax.axhline(lod_config, ls="--", c="#2166ac", lw=1, label=f"configured LOD {lod_config:g}")
         ax.legend(fontsize=7, loc="upper right")
     ax.set_yscale("log")
     ax.set_ylim(VAF_FLOOR * 0.8, top)
+    # decade labels as plain text with superscripts (10⁻⁴): the default mathtext labels are parsed anew for
+    # every figure (the parser's cache belongs to the figure's renderer)
+    ax.yaxis.set_major_locator(FixedLocator(DECADES))
+    ax.yaxis.set_major_formatter(FixedFormatter([_power_of_ten(d) for d in DECADES]))
+    ax.yaxis.set_minor_locator(NullLocator())  # decades suffice to read a VAF against its limit
+    ax.set_xlim(-0.6, len(codons) - 0.4)  # room for the first and last codon's marks (NE text, dots)
     ax.set_xticks(list(xs))
     ax.set_xticklabels([c["label"] for c in codons], rotation=90, fontsize=7)
     ax.set_ylabel("VAF (log)")
     ax.set_title(title + "  (bar: detection limit at the stage's power; dot: observed VAF; NE: not evaluable)",
-                 fontsize=8)
-    fig.tight_layout()
-    return _png_uri(fig)
+                 fontsize=8, y=1.0)
+    # bottom margin: the longest codon label (rotated) plus tick and padding
+    _margins(fig, left=0.75, right=0.15, bottom=_text_inches(fig, (c["label"] for c in codons), 7) + 0.15,
+             top=0.3)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------

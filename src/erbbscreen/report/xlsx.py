@@ -38,6 +38,8 @@ def write_xlsx(run: RunData, out) -> list:
     """Write the workbook; returns the sheet names in order."""
     from openpyxl.styles import Font, PatternFill
 
+    styles = {c: (PatternFill("solid", fgColor=c.lstrip("#")), Font(color="FFFFFF", bold=True))
+              for c in set(STATUS_COLOURS.values())}  # one style object per colour, shared by its cells
     sheets = [(name, run.table(name)) for name in TABLES if name != "purity" or not run.table(name).empty]
     sheets.insert(1, ("criteria", criteria_frame(run)))
     with pd.ExcelWriter(out, engine="openpyxl") as xl:
@@ -59,10 +61,10 @@ def write_xlsx(run: RunData, out) -> list:
                 if col not in STATUS_COLUMNS:
                     continue
                 for row in range(2, len(df) + 2):
-                    colour = STATUS_COLOURS.get(str(ws.cell(row, idx).value))
+                    cell = ws.cell(row, idx)
+                    colour = STATUS_COLOURS.get(str(cell.value))
                     if colour:
-                        ws.cell(row, idx).fill = PatternFill("solid", fgColor=colour.lstrip("#"))
-                        ws.cell(row, idx).font = Font(color="FFFFFF", bold=True)
+                        cell.fill, cell.font = styles[colour]
             if len(df.columns):
                 ws.auto_filter.ref = ws.dimensions
     return [n for n, _ in sheets]
