@@ -18,7 +18,6 @@ c. positions the transcript's CDS gives), 1 with one message per problem otherwi
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import sys
 from dataclasses import dataclass, field

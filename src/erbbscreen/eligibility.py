@@ -27,7 +27,6 @@ import argparse
 import copy
 import json
 import logging
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -170,8 +169,9 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 
 def eligibility_schema() -> dict:
-    with open(CONFIG_SCHEMA) as fh:
-        return yaml.safe_load(fh)["properties"]["eligibility"]
+    from erbbscreen.settings import read_bundled_yaml
+
+    return read_bundled_yaml(CONFIG_SCHEMA)["properties"]["eligibility"]
 
 
 def load_settings(overrides: dict | None = None) -> dict:

@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from erbbscreen.errors import InputError
 
@@ -155,4 +154,6 @@ def schema_path() -> Path:
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
+    from erbbscreen.settings import read_bundled_yaml
+
+    return read_bundled_yaml(SCHEMA)

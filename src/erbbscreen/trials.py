@@ -172,8 +172,9 @@ def iter_leaves(node):
 
 
 def load_schema(path=None) -> dict:
-    with open(path or SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
+    from erbbscreen.settings import read_bundled_yaml
+
+    return read_bundled_yaml(path or SCHEMA_PATH)
 
 
 def _fmt_path(parts) -> str:
