@@ -182,9 +182,10 @@ def sample_batches(samples):
     return plan_batches(samples, size)
 
 
-# The longest chain of the DAG: QC -> CN coverage -> reference -> segments -> purity -> gene calls -> biomarkers ->
-# eligibility -> report. Its rules get this priority so that, when jobs wait for a core, the chain goes first and
-# the hotspot and fusion batches (priority 0, off the chain) fill the cores the chain's cohort jobs leave idle.
+# The longest chains of the DAG: QC -> CN coverage -> reference -> segments -> purity -> gene calls -> biomarkers ->
+# eligibility -> report, and QC -> hotspot counts -> background -> hotspot calls -> purity (the somatic-VAF
+# estimate). Their rules get this priority so that, when jobs wait for a core, the chains go first and the fusion
+# batches, table merges and provenance (priority 0, off the chains) fill the cores the chains leave idle.
 CRITICAL_PATH_PRIORITY = 10
 
 
