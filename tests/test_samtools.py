@@ -107,24 +107,3 @@ def test_template_lengths_are_the_first_records_pysam_would_read(cohort_dir, mon
             got = samtools.template_lengths(str(bam), n, want, mask & ~want)
             ref = pysam_template_lengths(bam, n, want, mask)
             assert got.tolist() == ref and len(ref) == min(n, len(ref)) > 0
-
-
-@pytest.mark.parametrize("sample", ["P01-L", "P03-T", "P01-N"])
-def test_pileup_of_mismatched_reads_finds_exactly_the_positions_with_nonref_bases(cohort_dir, sample):
-    """The purity stage's het search piles up only reads with NM > 0 (every base that differs from the reference
-    sits in one): the positions with >= k non-reference bases are exactly those of a pileup of every read."""
-    bam = str(cohort_dir / "bams" / f"{sample}.bam")
-    fasta = str(cohort_dir / "reference" / "genome.fa")
-    intervals = panel_intervals(cohort_dir)
-    for k in (1, 4):
-        every = samtools.base_counts(bam, intervals, min_baseq=20, fasta=fasta, min_nonref=k)
-        mismatched = samtools.base_counts(bam, intervals, min_baseq=20, fasta=fasta, min_nonref=k,
-                                          mismatched_reads_only=True)
-        assert len(every) > 0
-        assert mismatched[["chrom", "pos"]].equals(every[["chrom", "pos"]])
-        # the non-reference bases are all there; reference-base counts are not (reads matching it were skipped)
-        with pysam.FastaFile(fasta) as fa:
-            ref = [fa.fetch(c, p - 1, p).upper() for c, p in zip(every["chrom"], every["pos"])]
-        for base in "ACGT":
-            alt = np.array([r != base for r in ref])
-            assert (mismatched.loc[alt, base].to_numpy() == every.loc[alt, base].to_numpy()).all()

@@ -221,13 +221,8 @@ def _nonref_filter(min_nonref: int) -> list | None:
     return [exe, "-E", "^([^\t]*\t){4}([^\t]*[ACGTacgt]){%d}" % int(min_nonref)]
 
 
-#: reads that differ from the reference somewhere (edit distance NM > 0), and reads without an NM tag (kept, since
-#: nothing says they match)
-_READS_WITH_MISMATCHES = "!exists([NM]) || [NM] > 0"
-
-
 def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None = None, max_depth: int = 0,
-                min_nonref: int = 0, mismatched_reads_only: bool = False):
+                min_nonref: int = 0):
     """A/C/G/T read counts at every position of ``intervals`` ((chrom, start, end), 0-based half-open) covered by
     at least one counted base: a DataFrame chrom, pos (1-based), A, C, G, T, in the alignment's order.
 
@@ -237,12 +232,7 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
     that many reads at a position (``mpileup -d``: a bounded-cost first look at a very deep sample).
     ``min_nonref`` > 0 (with ``fasta``) keeps only positions with at least that many bases that differ from the
     reference (a het-SNP search needs its minor allele's reads there): filtered by ``grep`` in C when available,
-    else after parsing; the counts of the kept positions are unchanged.
-    ``mismatched_reads_only`` (with ``fasta`` and the samtools executable): only reads whose NM tag says they differ
-    from the reference somewhere are piled up (``samtools view -e``; reads without NM are kept). Every base that
-    differs from the reference sits in such a read, so the non-reference counts are exact while reference-base
-    counts are not: a way to find the positions with ``min_nonref`` non-reference bases at a fraction of the cost
-    (most reads of a good library match the reference), not to count them."""
+    else after parsing; the counts of the kept positions are unchanged."""
     import pandas as pd
 
     columns = ["chrom", "pos", "A", "C", "G", "T"]
@@ -250,7 +240,7 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
     if not intervals:
         return pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else np.int64) for c in columns})
     fd, bed = tempfile.mkstemp(suffix=".bed", prefix="erbbscreen-mpileup.")
-    frames, procs = [], []  # procs: (name, process, stderr file) of the pipeline, upstream first
+    frames = []
     try:
         with os.fdopen(fd, "w") as fh:
             fh.writelines(f"{c}\t{s}\t{e}\n" for c, s, e in intervals)
@@ -259,29 +249,20 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
             args += ["-f", fasta]
         exe = executable()
         grep = _nonref_filter(min_nonref) if fasta else None
+        proc = filt = None
         if exe is None:  # pysam's bundled samtools: whole output at once
             import pysam
 
             stream = io.StringIO(pysam.samtools.mpileup(*args, path, split_lines=False))
         else:
-            commands = [("samtools mpileup", [exe, "mpileup", *args, path], None)]
-            if mismatched_reads_only and fasta:
-                commands = [("samtools view", [exe, "view", "-u", "-T", fasta, "-e", _READS_WITH_MISMATCHES, path],
-                             None), ("samtools mpileup", [exe, "mpileup", *args, "-"], None)]
+            proc = subprocess.Popen([exe, "mpileup", *args, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=grep is None, errors="replace" if grep is None else None)
+            stream = proc.stdout
             if grep is not None:
-                commands.append(("grep", grep, {**os.environ, "LC_ALL": "C"}))
-            upstream = None
-            for k, (name, cmd, env) in enumerate(commands):
-                last = k == len(commands) - 1
-                # stderr to a file: a pipe nobody reads before the end could fill up and stall the pipeline
-                err = tempfile.TemporaryFile() if name != "grep" else None
-                proc = subprocess.Popen(cmd, stdin=upstream, stdout=subprocess.PIPE, stderr=err, env=env,
-                                        text=last, errors="replace" if last else None)
-                if upstream is not None:
-                    upstream.close()  # the next process owns the pipe: a dead reader stops the writer
-                upstream = proc.stdout
-                procs.append((name, proc, err))
-            stream = procs[-1][1].stdout
+                filt = subprocess.Popen(grep, stdin=proc.stdout, stdout=subprocess.PIPE, text=True,
+                                        errors="replace", env={**os.environ, "LC_ALL": "C"})
+                proc.stdout.close()  # grep owns the pipe: samtools sees a closed reader if grep dies
+                stream = filt.stdout
         reader = pd.read_csv(stream, sep="\t", header=None, usecols=[0, 1, 2, 4],
                              names=["chrom", "pos", "ref", "bases"],
                              dtype={"chrom": str, "pos": np.int64, "ref": str, "bases": str},
@@ -293,27 +274,19 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
                                             **counts, "nonref": letters}))
         except pd.errors.EmptyDataError:  # no covered position at all
             pass
-        for name, proc, err_file in procs:
-            rc = proc.wait()
-            err = b""
-            if err_file is not None:
-                err_file.seek(0)
-                err = err_file.read()
-                err_file.close()
-            if name == "grep":
-                if rc > 1:  # 1: no line matched
-                    raise RuntimeError(f"grep filtering samtools mpileup of {path} returned with error {rc}")
-            elif rc != 0:
+        if filt is not None and filt.wait() > 1:  # 1: no line matched
+            raise RuntimeError(f"grep filtering samtools mpileup of {path} returned with error {filt.returncode}")
+        if proc is not None:
+            err = proc.stderr.read()
+            if isinstance(err, bytes):
+                err = err.decode("utf-8", "replace")
+            if proc.wait() != 0:
                 import pysam
 
-                raise pysam.utils.SamtoolsError(f"{name} of {path} returned with error {rc}: "
-                                                f"stderr={err.decode('utf-8', 'replace').strip()[-1000:]}")
+                raise pysam.utils.SamtoolsError(f"samtools mpileup returned with error {proc.returncode}: "
+                                                f"stderr={err.strip()[-1000:]}")
     finally:
         os.unlink(bed)
-        for _, proc, _ in procs:  # after an error: no process outlives the call
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else np.int64) for c in columns})
     table = pd.concat(frames, ignore_index=True)

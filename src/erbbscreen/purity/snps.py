@@ -25,48 +25,24 @@ def read_regions(path, flank: int = 0) -> dict:
     return out
 
 
-def _intervals(bam: str, regions: dict, fasta: str | None) -> list:
-    """``regions`` as (chrom, start, end) on the alignment's contigs, clipped to their lengths."""
-    import pysam
-
-    with pysam.AlignmentFile(bam, reference_filename=fasta) as fh:
-        lengths = dict(zip(fh.references, fh.lengths))
-    return [(chrom, s, min(e, lengths[chrom])) for chrom, ivs in regions.items() if chrom in lengths
-            for s, e in ivs]
-
-
-def het_search_positions(bam: str, regions: dict, min_baseq: int, fasta: str | None, max_depth: int,
-                         min_minor_reads: int) -> pd.DataFrame:
-    """Positions of ``regions`` that may be heterozygous: a second allele seen in >= ``min_minor_reads`` reads
-    (columns chrom, pos). Every het SNP the stage's filters accept is among them; they are then counted at full
-    depth (:func:`allele_counts`) and filtered there.
-
-    With a reference: the positions with >= ``min_minor_reads`` bases that differ from it, found by piling up only
-    the reads that differ from the reference somewhere (``erbbscreen.samtools.base_counts(mismatched_reads_only)``,
-    grep-filtered in C): about half the cost of a pileup of every read. Without one: the second-most-common base
-    of an all-read pileup. At most ``max_depth`` reads per position (0: no cap) are read."""
-    from erbbscreen.samtools import base_counts
-
-    intervals = _intervals(bam, regions, fasta)
-    columns = ["chrom", "pos"]
-    if fasta:
-        found = base_counts(bam, intervals, min_baseq=min_baseq, fasta=fasta, max_depth=max_depth,
-                            min_nonref=min_minor_reads, mismatched_reads_only=True)
-        return found[columns]
-    counts = base_counts(bam, intervals, min_baseq=min_baseq, max_depth=max_depth)
-    _, _, _, a2 = _top_two(counts)
-    return counts.loc[a2 >= min_minor_reads, columns].reset_index(drop=True)
-
-
 def allele_counts(bam: str, regions: dict, min_baseq: int = 20, fasta: str | None = None,
-                  max_depth: int = 0) -> pd.DataFrame:
+                  max_depth: int = 0, min_nonref: int = 0) -> pd.DataFrame:
     """A/C/G/T counts at every position of ``regions`` with depth > 0 (duplicates, secondary, QC-fail and unmapped
     reads excluded; base quality >= min_baseq): one ``samtools mpileup`` pass in C (:func:`erbbscreen.samtools.
     base_counts`, equal to pysam ``count_coverage(read_callback="all")``); ``max_depth`` > 0: at most that many reads
-    per position. Columns chrom, pos (1-based), A, C, G, T."""
+    per position (a first look at a very deep sample); ``min_nonref`` > 0 (with ``fasta``): only positions with at
+    least that many non-reference bases (a het search: its minor allele needs snp.min_minor_reads reads there).
+    Columns chrom, pos (1-based), A, C, G, T."""
+    import pysam
+
     from erbbscreen.samtools import base_counts
 
-    counts = base_counts(bam, _intervals(bam, regions, fasta), min_baseq=min_baseq, fasta=fasta, max_depth=max_depth)
+    with pysam.AlignmentFile(bam, reference_filename=fasta) as fh:
+        lengths = dict(zip(fh.references, fh.lengths))
+    intervals = [(chrom, s, min(e, lengths[chrom])) for chrom, ivs in regions.items() if chrom in lengths
+                 for s, e in ivs]
+    counts = base_counts(bam, intervals, min_baseq=min_baseq, fasta=fasta, max_depth=max_depth,
+                         min_nonref=min_nonref)
     return counts.astype({b: np.int32 for b in "ACGT"})
 
 
@@ -81,6 +57,17 @@ def normal_het_candidates(normal_counts: pd.DataFrame, s: dict) -> pd.DataFrame:
     lo, hi = sp["normal_het_range"]
     ok = (n >= sp["min_depth"]) & (frac >= lo) & (frac <= hi) & (a2 >= sp["min_minor_reads"])
     return normal_counts.loc[ok, ["chrom", "pos"]].assign(b1=i1[ok], b2=i2[ok])
+
+
+def sample_het_candidates(sample_counts: pd.DataFrame, s: dict) -> pd.DataFrame:
+    """Positions that look heterozygous in a sample without a matched normal (the same filters :func:`het_snps`
+    applies then): columns chrom, pos."""
+    sp = s["snp"]
+    _, _, a1, a2 = _top_two(sample_counts)
+    n = a1 + a2
+    frac = np.divide(a2, n, out=np.zeros(len(n), dtype=float), where=n > 0)
+    ok = (n >= sp["min_depth"]) & (frac >= sp["min_minor_fraction"]) & (a2 >= sp["min_minor_reads"])
+    return sample_counts.loc[ok, ["chrom", "pos"]]
 
 
 def position_regions(positions: pd.DataFrame) -> dict:

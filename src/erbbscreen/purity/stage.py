@@ -13,8 +13,8 @@ from erbbscreen.purity.combine import PurityResult, clonal_power, combine, resul
 from erbbscreen.purity.common import PLASMA, TISSUE, purity_settings
 from erbbscreen.purity.estimators import (amplification_bound, detection_limit, estimate_segment_fit,
                                           estimate_snp_imbalance, estimate_somatic_vaf, read_hotspot_rows)
-from erbbscreen.purity.snps import (allele_counts, het_search_positions, het_snps, normal_het_candidates,
-                                    position_regions, read_regions, segment_table)
+from erbbscreen.purity.snps import (allele_counts, het_snps, normal_het_candidates, position_regions, read_regions,
+                                    sample_het_candidates, segment_table)
 from erbbscreen.tables import parse_float, read_qc_row, read_table, write_table
 
 log = logging.getLogger("erbbscreen.purity")
@@ -48,17 +48,15 @@ _NORMAL_COUNTS: dict = {}
 
 
 def normal_allele_counts(normal_bam: str, regions: dict, min_baseq: int, fasta: str | None,
-                         max_depth: int = 0, min_minor_reads: int = 1) -> pd.DataFrame:
-    """A matched normal's full-depth allele counts at its het search positions (:func:`het_search_positions`),
-    kept for the process: a batch job reads a normal once for all of its patient's tumour and plasma samples (the
-    last two normals are kept)."""
+                         max_depth: int = 0, min_nonref: int = 0) -> pd.DataFrame:
+    """:func:`allele_counts` of a matched normal, kept for the process: a batch job reads a normal once for all of
+    its patient's tumour and plasma samples (the last two normals are kept)."""
     key = (str(normal_bam), tuple((c, tuple(iv)) for c, iv in sorted(regions.items())), int(min_baseq), fasta,
-           int(max_depth), int(min_minor_reads))
+           int(max_depth), int(min_nonref))
     if key not in _NORMAL_COUNTS:
         while len(_NORMAL_COUNTS) >= 2:
             _NORMAL_COUNTS.pop(next(iter(_NORMAL_COUNTS)))
-        found = het_search_positions(normal_bam, regions, min_baseq, fasta, max_depth, min_minor_reads)
-        _NORMAL_COUNTS[key] = allele_counts(normal_bam, position_regions(found), min_baseq, fasta)
+        _NORMAL_COUNTS[key] = allele_counts(normal_bam, regions, min_baseq, fasta, max_depth, min_nonref)
     return _NORMAL_COUNTS[key]
 
 
@@ -70,16 +68,16 @@ def estimate_sample(sample: dict, bam: str | None, regions: dict | None, cnr=Non
     snps = pd.DataFrame(columns=["chrom", "pos", "depth", "allele1", "allele2", "found_in", "minor"])
     if bam and regions:
         baseq, cap = s["snp"]["min_baseq"], int(s["snp"]["max_search_depth"])
-        minor = int(s["snp"]["min_minor_reads"])
-        # Het positions are searched over all target regions (the matched normal's, which passed QC, else the
-        # sample's own) with at most max_search_depth reads per position, keeping every position where a second
-        # allele has >= min_minor_reads reads (a superset of what the filters accept), and the sample (and the
-        # normal) are then counted at full depth at those positions only: het_snps filters the full-depth counts,
-        # so the SNPs are those of a full-depth search wherever depth <= max_search_depth, at a bounded cost on
-        # deep samples.
-        nc = normal_allele_counts(normal_bam, regions, baseq, fasta, cap, minor) if normal_bam else None
+        # a het position has >= min_minor_reads reads of a non-reference allele: the search reads only those
+        # positions back from samtools (erbbscreen.samtools.base_counts, filtered in C; same candidates)
+        nonref = int(s["snp"]["min_minor_reads"])
+        nc = normal_allele_counts(normal_bam, regions, baseq, fasta, cap, nonref) if normal_bam else None
+        # het positions are searched over all target regions with at most max_search_depth reads per position
+        # (the matched normal's, which passed QC, else the sample's own), then the sample is counted at full depth
+        # at those positions only: the same counts where depth <= max_search_depth, and a bounded cost on deep
+        # samples
         if nc is None:
-            candidates = het_search_positions(bam, regions, baseq, fasta, cap, minor)
+            candidates = sample_het_candidates(allele_counts(bam, regions, baseq, fasta, cap, nonref), s)
         else:
             candidates = normal_het_candidates(nc, s)
         sc = allele_counts(bam, position_regions(candidates), baseq, fasta)
