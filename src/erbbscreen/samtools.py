@@ -241,6 +241,7 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
         return pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else np.int64) for c in columns})
     fd, bed = tempfile.mkstemp(suffix=".bed", prefix="erbbscreen-mpileup.")
     frames = []
+    proc = filt = None
     try:
         with os.fdopen(fd, "w") as fh:
             fh.writelines(f"{c}\t{s}\t{e}\n" for c, s, e in intervals)
@@ -249,13 +250,14 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
             args += ["-f", fasta]
         exe = executable()
         grep = _nonref_filter(min_nonref) if fasta else None
-        proc = filt = None
         if exe is None:  # pysam's bundled samtools: whole output at once
             import pysam
 
             stream = io.StringIO(pysam.samtools.mpileup(*args, path, split_lines=False))
         else:
-            proc = subprocess.Popen([exe, "mpileup", *args, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            # stderr to a file: a pipe read only at the end could fill up (many warnings) and stall samtools
+            err_file = tempfile.TemporaryFile()
+            proc = subprocess.Popen([exe, "mpileup", *args, path], stdout=subprocess.PIPE, stderr=err_file,
                                     text=grep is None, errors="replace" if grep is None else None)
             stream = proc.stdout
             if grep is not None:
@@ -277,16 +279,21 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
         if filt is not None and filt.wait() > 1:  # 1: no line matched
             raise RuntimeError(f"grep filtering samtools mpileup of {path} returned with error {filt.returncode}")
         if proc is not None:
-            err = proc.stderr.read()
-            if isinstance(err, bytes):
-                err = err.decode("utf-8", "replace")
-            if proc.wait() != 0:
+            rc = proc.wait()
+            err_file.seek(0)
+            err = err_file.read().decode("utf-8", "replace")
+            err_file.close()
+            if rc != 0:
                 import pysam
 
                 raise pysam.utils.SamtoolsError(f"samtools mpileup returned with error {proc.returncode}: "
                                                 f"stderr={err.strip()[-1000:]}")
     finally:
         os.unlink(bed)
+        for running in (filt, proc):  # after an error: no process outlives the call
+            if running is not None and running.poll() is None:
+                running.kill()
+                running.wait()
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else np.int64) for c in columns})
     table = pd.concat(frames, ignore_index=True)

@@ -27,7 +27,7 @@ for batch, members in sample_batches(sample_ids("normal")):
             batch_logs("hotspots", f"count_{batch}", jobs),
         benchmark:
             f"benchmarks/hotspots/hotspots_count/{batch}.tsv"
-        priority: CRITICAL_PATH_PRIORITY
+        priority: FEEDS_CRITICAL_PATH_PRIORITY
         conda:
             "../../envs/pysam.yaml"
         threads: 1
@@ -52,7 +52,7 @@ rule hotspots_background:
         "logs/hotspots/background.log",
     benchmark:
         "benchmarks/hotspots/hotspots_background.tsv"
-    priority: CRITICAL_PATH_PRIORITY
+    priority: FEEDS_CRITICAL_PATH_PRIORITY
     conda:
         "../../envs/pysam.yaml"
     threads: 1
@@ -83,7 +83,7 @@ for batch, members in sample_batches(sample_ids("tumor", "plasma")):
             batch_logs("hotspots", f"call_{batch}", jobs),
         benchmark:
             f"benchmarks/hotspots/hotspots_call/{batch}.tsv"
-        priority: CRITICAL_PATH_PRIORITY
+        priority: FEEDS_CRITICAL_PATH_PRIORITY
         conda:
             "../../envs/pysam.yaml"
         threads: 1
