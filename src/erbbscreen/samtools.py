@@ -96,7 +96,8 @@ def template_lengths(path: str, max_reads: int, require_flags: int, exclude_flag
                     if len(sizes) >= max_reads:
                         break
         return np.array(sizes, dtype=np.int64)
-    proc = subprocess.Popen([exe, "view", *args, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err_file = tempfile.TemporaryFile()  # not a pipe: one read only at the end could fill up and stall samtools
+    proc = subprocess.Popen([exe, "view", *args, path], stdout=subprocess.PIPE, stderr=err_file)
     try:
         table = pd.read_csv(proc.stdout, sep="\t", header=None, usecols=[8], nrows=max_reads, quoting=3,
                             dtype={8: np.int64}, na_filter=False, engine="c")
@@ -105,8 +106,10 @@ def template_lengths(path: str, max_reads: int, require_flags: int, exclude_flag
         sizes = np.array([], dtype=np.int64)
     finally:
         proc.stdout.close()  # samtools stops at its next write (SIGPIPE) when records remain
-        err = proc.stderr.read().decode("utf-8", "replace")
         rc = proc.wait()
+        err_file.seek(0)
+        err = err_file.read().decode("utf-8", "replace")
+        err_file.close()
     if rc != 0 and len(sizes) < max_reads:  # a stream closed early ends samtools by SIGPIPE: not an error
         import pysam
 
