@@ -43,8 +43,6 @@ def run_once(tmp_path_factory, name: str, build_inputs, reuse_env: str, what: st
     """A whole workflow run for a test module: the inputs ``build_inputs(workdir)`` writes (it returns the config
     file), run with every core; ``$reuse_env`` names an earlier run directory to reuse instead. Fails the tests
     with the end of Snakemake's output when the run fails."""
-    import os
-
     reuse = os.environ.get(reuse_env)
     if reuse:
         return Path(reuse)
@@ -54,6 +52,36 @@ def run_once(tmp_path_factory, name: str, build_inputs, reuse_env: str, what: st
     if proc.returncode != 0:
         pytest.fail(f"workflow on {what} failed (rc {proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
     return workdir
+
+
+def real_reads_config(workdir: Path, fasta: Path, targets: Path, hotspots: Path | None, build: str = "GRCh37",
+                      qc: dict | None = None) -> Path:
+    """config/config.yaml for a real-read test run in ``workdir`` (its samples.tsv there): the given reference,
+    panel targets and hotspot table (None: the bundled build's), the bundled trials, and ``qc`` overrides (each
+    test module says why its small read set needs them). Written to workdir/config.yaml."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["samples"] = str(workdir / "samples.tsv")
+    config["reference"] = {"fasta": str(fasta), "build": build}
+    config["annotation"] = {"hotspots": str(hotspots)} if hotspots else {}
+    config["panel"] = {"targets": str(targets)}
+    config["trials"] = str(ROOT / config["trials"])
+    config["qc"].update(qc or {})
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def result_table(run: Path, name: str):
+    """results/tables/<name> of a run directory."""
+    from erbbscreen.tables import read_table
+
+    return read_table(run / "results" / "tables" / name)
+
+
+def assert_outputs_written(run: Path, tables) -> None:
+    for name in tables:
+        assert (run / "results" / "tables" / name).exists(), name
+    assert (run / "results" / "report" / "report.html").exists()
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,7 @@ import pysam
 import pytest
 import yaml
 
-from conftest import ROOT, run_once
-from erbbscreen.tables import read_table
+from conftest import ROOT, assert_outputs_written, real_reads_config, result_table, run_once
 
 def _data_dir() -> Path:
     """The read set in the repository, else in the steering repository's shared/ beside it (PROVENANCE.md)."""
@@ -74,20 +73,11 @@ def build_inputs(workdir: Path, hotspots: bool = True) -> Path:
         step = 1 if strand == "+" else -1
         lines.append(f"{gene}\t{codon}\t{aa}\t{chrom}\t{strand}\t{p1}\t{p1 + step}\t{p1 + 2 * step}")
     (workdir / "hotspots.tsv").write_text("\n".join(lines) + "\n")
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["samples"] = str(workdir / "samples.tsv")
-    config["reference"] = {"fasta": str(fasta), "build": "GRCh37"}
-    config["annotation"] = {"hotspots": str(workdir / "hotspots.tsv")} if hotspots else {}
-    config["panel"] = {"targets": str(workdir / "panel.bed")}
-    config["trials"] = str(ROOT / config["trials"])
     # a two-amplicon panel: the cohort-scale read minimum does not apply; the two public read sets come from
     # different panels, so each covers only one of the two amplicons and the 20th-percentile target depth is 0
     # by construction (project choice for this test; thin codons still come out not_evaluable per codon)
-    config["qc"]["min_reads"] = 1000
-    config["qc"]["min_p20_target_depth"] = 0
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return real_reads_config(workdir, fasta, workdir / "panel.bed", workdir / "hotspots.tsv" if hotspots else None,
+                             qc={"min_reads": 1000, "min_p20_target_depth": 0})
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +85,12 @@ def realreads_run(tmp_path_factory) -> Path:
     return run_once(tmp_path_factory, "realreads", build_inputs, "ERBBSCREEN_REALREADS_RESULTS", "real reads")
 
 
-def _table(run, name):
-    return read_table(run / "results" / "tables" / name)
-
-
 def test_every_output_is_written(realreads_run):
-    for name in ("qc.tsv", "hotspots.tsv", "copy_number.tsv", "fusions.tsv", "biomarkers.tsv", "eligibility.tsv"):
-        assert (realreads_run / "results" / "tables" / name).exists(), name
-    assert (realreads_run / "results" / "report" / "report.html").exists()
+    assert_outputs_written(realreads_run, ('qc.tsv', 'hotspots.tsv', 'copy_number.tsv', 'fusions.tsv', 'biomarkers.tsv', 'eligibility.tsv'))
 
 
 def test_egfr_l861q_is_detected_and_l858_is_not(realreads_run):
-    hs = _table(realreads_run, "hotspots.tsv")
+    hs = result_table(realreads_run, "hotspots.tsv")
     row = lambda sid, gene, codon: hs[(hs["sample_id"] == sid) & (hs["gene"] == gene)  # noqa: E731
                                       & (hs["codon"].astype(int) == codon)].iloc[0]
     l861 = row("L861Q-T", "EGFR", 861)
@@ -120,18 +104,18 @@ def test_egfr_l861q_is_detected_and_l858_is_not(realreads_run):
 
 
 def test_braf_v600_with_a_few_fragments_is_not_evaluable(realreads_run):
-    hs = _table(realreads_run, "hotspots.tsv")
+    hs = result_table(realreads_run, "hotspots.tsv")
     v600 = hs[(hs["sample_id"] == "P1004-T") & (hs["gene"] == "BRAF")].iloc[0]
     assert v600["status"] == "not_evaluable", v600.to_dict()
     assert "depth" in str(v600["reason"]).lower() or "cover" in str(v600["reason"]).lower()
 
 
 def test_nrg1_and_erbb2_absent_from_the_reference_are_not_evaluable_with_reason(realreads_run):
-    bm = _table(realreads_run, "biomarkers.tsv")
+    bm = result_table(realreads_run, "biomarkers.tsv")
     fusion = bm[bm["biomarker"] == "NRG1_FUSION"]
     assert len(fusion) == 2 and set(fusion["status"]) == {"not_evaluable"}
     assert all("NRG1 not in the annotation/reference" in str(r) for r in fusion["evidence"])
-    cn = _table(realreads_run, "copy_number.tsv")
+    cn = result_table(realreads_run, "copy_number.tsv")
     erbb2 = cn[cn["gene"] == "ERBB2"]
     assert len(erbb2) == 2 and set(erbb2["call"]) == {"not_evaluable"}
     assert all("ERBB2 is not in the reference" in str(r) for r in erbb2["reason"])
@@ -141,7 +125,7 @@ def test_nrg1_and_erbb2_absent_from_the_reference_are_not_evaluable_with_reason(
 
 
 def test_eligibility_is_decided_for_every_patient(realreads_run):
-    el = _table(realreads_run, "eligibility.tsv")
+    el = result_table(realreads_run, "eligibility.tsv")
     assert set(el["patient_id"]) == {"EGFR-L861Q", "patient1004"}
     assert "candidate" not in set(el["status"])           # no ERBB2/ERBB3/NRG1 evidence on a chr7-only reference
 

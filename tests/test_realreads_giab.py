@@ -19,11 +19,9 @@ from pathlib import Path
 
 import pysam
 import pytest
-import yaml
 
-from conftest import ROOT, run_once
+from conftest import assert_outputs_written, real_reads_config, result_table, run_once
 from erbbscreen.hotspots import translate_codon
-from erbbscreen.tables import read_table
 
 DATA = Path("/usr/share/doc/freebayes/examples/tiny")
 if not (DATA / "NA12878.chr22.tiny.bam").is_file():
@@ -67,18 +65,10 @@ def build_inputs(workdir: Path) -> Path:
             lines.append(f"q_frame1\t{k}\t{aa}\tq\t+\t{s}\t{s + 1}\t{s + 2}")
     (workdir / "hotspots.tsv").write_text("\n".join(lines) + "\n")
     (workdir / "targets.bed").write_text("q\t150\t12200\tslice\n")
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["samples"] = str(workdir / "samples.tsv")
-    config["reference"] = {"fasta": str(fasta), "build": "GRCh37"}
-    config["annotation"] = {"hotspots": str(workdir / "hotspots.tsv")}
-    config["panel"] = {"targets": str(workdir / "targets.bed")}
-    config["trials"] = str(ROOT / config["trials"])
     # 3,327 read pairs at ~39x over 12 kb: the cohort-scale read and depth minimums do not apply (project choice for
     # this test; the per-codon depth floor of 30 fragments still does)
-    config["qc"].update(min_reads=1000, min_mean_target_depth=20, min_p20_target_depth=0)
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return real_reads_config(workdir, fasta, workdir / "targets.bed", workdir / "hotspots.tsv",
+                             qc={"min_reads": 1000, "min_mean_target_depth": 20, "min_p20_target_depth": 0})
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +77,7 @@ def giab_run(tmp_path_factory) -> Path:
 
 
 def test_every_output_is_written(giab_run):
-    for name in ("qc.tsv", "hotspots.tsv", "biomarkers.tsv", "eligibility.tsv"):
-        assert (giab_run / "results" / "tables" / name).exists(), name
-    assert (giab_run / "results" / "report" / "report.html").exists()
+    assert_outputs_written(giab_run, ("qc.tsv", "hotspots.tsv", "biomarkers.tsv", "eligibility.tsv"))
 
 
 def bcftools_variants(fasta: Path) -> dict[int, dict]:
@@ -110,7 +98,7 @@ def bcftools_variants(fasta: Path) -> dict[int, dict]:
 
 @pytest.fixture(scope="module")
 def calls(giab_run):
-    hs = read_table(giab_run / "results" / "tables" / "hotspots.tsv")
+    hs = result_table(giab_run, "hotspots.tsv")
     return {int(r["codon"]): r for _, r in hs.iterrows()}
 
 
@@ -166,6 +154,6 @@ def test_codons_without_variant_and_thin_codons(giab_run, calls):
 
 
 def test_no_trial_candidate_without_erbb_evidence(giab_run):
-    el = read_table(giab_run / "results" / "tables" / "eligibility.tsv")
+    el = result_table(giab_run, "eligibility.tsv")
     assert set(el["patient_id"]) == {"NA12878"}
     assert "candidate" not in set(el["status"]), el[["status"]]

@@ -24,8 +24,7 @@ import pysam
 import pytest
 import yaml
 
-from conftest import ROOT, run_once
-from erbbscreen.tables import read_table
+from conftest import ROOT, assert_outputs_written, real_reads_config, result_table, run_once
 
 DATA = Path("/usr/share/doc/covtobed-examples/examples")
 if not (DATA / "panel_02.bam").is_file():
@@ -80,15 +79,8 @@ def build_inputs(workdir: Path) -> Path:
     cols = ["gene", "codon", "ref_aa", "chrom", "strand", "pos1", "pos2", "pos3"]
     tp53 = pd.DataFrame([(g, c, aa, "chr17", "-", *pos) for g, c, aa, pos, _ in TP53_CODONS], columns=cols)
     pd.concat([bundled[cols], tp53.astype(str)]).to_csv(workdir / "hotspots.tsv", sep="\t", index=False)
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["samples"] = str(workdir / "samples.tsv")
-    config["reference"] = {"fasta": str(fasta), "build": "GRCh37"}
-    config["annotation"] = {"hotspots": str(workdir / "hotspots.tsv")}
-    config["panel"] = {"targets": str(DATA / "target.bed")}   # the panel's own target BED, as shipped
-    config["trials"] = str(ROOT / config["trials"])
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    # the panel's own target BED, as shipped
+    return real_reads_config(workdir, fasta, DATA / "target.bed", workdir / "hotspots.tsv")
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +88,8 @@ def panel_run(tmp_path_factory) -> Path:
     return run_once(tmp_path_factory, "realreads_panel", build_inputs, "ERBBSCREEN_PANEL_RESULTS", "the real panel reads")
 
 
-def _table(run, name):
-    return read_table(run / "results" / "tables" / name)
-
-
 def test_every_output_is_written(panel_run):
-    for name in ("qc.tsv", "hotspots.tsv", "copy_number.tsv", "fusions.tsv", "biomarkers.tsv", "eligibility.tsv"):
-        assert (panel_run / "results" / "tables" / name).exists(), name
-    assert (panel_run / "results" / "report" / "report.html").exists()
+    assert_outputs_written(panel_run, ('qc.tsv', 'hotspots.tsv', 'copy_number.tsv', 'fusions.tsv', 'biomarkers.tsv', 'eligibility.tsv'))
 
 
 def _samtools(*args) -> str:
@@ -151,7 +137,7 @@ def test_typed_reference_bases_agree_with_the_reads_md_tags(panel_run):
 def test_mapped_fraction_gate_agrees_with_samtools_flagstat(panel_run):
     """panel_01 has 27% unmapped reads: below the 80% mapped floor it fails QC, and everything downstream is
     not_evaluable naming that reason; panel_02 (99.4% mapped) passes."""
-    qc = _table(panel_run, "qc.tsv").set_index("sample_id")
+    qc = result_table(panel_run, "qc.tsv").set_index("sample_id")
     for _, sid, bam in SAMPLES:
         text = _samtools("flagstat", str(DATA / bam))
         primary = int(next(line for line in text.splitlines() if line.endswith(" primary")).split(" + ")[0])
@@ -159,7 +145,7 @@ def test_mapped_fraction_gate_agrees_with_samtools_flagstat(panel_run):
         assert float(qc.loc[sid, "mapped_pct"]) == pytest.approx(100.0 * mapped / primary, abs=0.01)
     assert qc.loc["P01-T", "status"] == "fail" and "mapped 72.9% < minimum 80.0%" in qc.loc["P01-T", "reasons"]
     assert qc.loc["P02-T", "status"] == "pass", qc.loc["P02-T"].to_dict()
-    bm = _table(panel_run, "biomarkers.tsv")
+    bm = result_table(panel_run, "biomarkers.tsv")
     p01 = bm[bm["sample_id"] == "P01-T"]
     assert len(p01) and set(p01["status"]) == {"not_evaluable"}
     assert all("failed QC" in str(e) for e in p01["evidence"])
@@ -169,7 +155,7 @@ def test_tp53_codons_covered_by_reads_without_bases_are_not_evaluable(panel_run)
     """Hundreds to thousands of reads cover each TP53 codon (samtools counts them), but none carries a base: the
     codon is not_evaluable with that reason, never not_detected. bcftools, given the same BAM and reference, finds
     no base to pile up either (no record)."""
-    hs = _table(panel_run, "hotspots.tsv")
+    hs = result_table(panel_run, "hotspots.tsv")
     bam = panel_run / "results" / "preflight" / "P02-T" / "P02-T.bam"   # the workflow's link + index
     fasta = panel_run / "hg19_partial.fa"
     for gene, codon, _, pos, _ in TP53_CODONS:
@@ -188,7 +174,7 @@ def test_tp53_codons_covered_by_reads_without_bases_are_not_evaluable(panel_run)
 
 
 def test_genes_outside_the_panel_are_not_evaluable_with_reason_never_negative(panel_run):
-    bm = _table(panel_run, "biomarkers.tsv")
+    bm = result_table(panel_run, "biomarkers.tsv")
     p02 = bm[bm["sample_id"] == "P02-T"].set_index("biomarker")
     # ERBB2 (chr17, in the reference): the panel has no target there
     assert p02.loc["ERBB2_CN", "status"] == "not_evaluable"
@@ -201,14 +187,14 @@ def test_genes_outside_the_panel_are_not_evaluable_with_reason_never_negative(pa
         assert "codon not in the reference" in p02.loc[gene, "evidence"]
     assert p02.loc["NRG1_FUSION", "status"] == "not_evaluable"
     assert "NRG1 not in the annotation/reference" in p02.loc["NRG1_FUSION", "evidence"]
-    hs = _table(panel_run, "hotspots.tsv")
+    hs = result_table(panel_run, "hotspots.tsv")
     assert not set(hs["status"]) & {"detected", "not_detected"}, hs[["sample_id", "gene", "codon", "status"]]
-    cn = _table(panel_run, "copy_number.tsv")
+    cn = result_table(panel_run, "copy_number.tsv")
     assert set(cn["call"]) == {"not_evaluable"} and pd.to_numeric(cn["log2"], errors="coerce").isna().all()
 
 
 def test_no_patient_is_a_candidate_or_declared_negative(panel_run):
-    el = _table(panel_run, "eligibility.tsv")
+    el = result_table(panel_run, "eligibility.tsv")
     assert set(el["patient_id"]) == {"panel01", "panel02"}
     assert set(el["status"]) <= {"not_evaluable", "not_assessable"}, el[["patient_id", "status"]]
 
