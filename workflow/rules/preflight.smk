@@ -19,10 +19,10 @@ for batch, members in QC_BATCHES:
             batch_logs("preflight", batch, jobs),
         benchmark:
             f"benchmarks/preflight/preflight_qc/{batch}.tsv"
-        # samtools decompression threads (erbbscreen.preflight), when the slots leave room beside the other batches
         priority: CRITICAL_PATH_PRIORITY
         conda:
             "../../envs/pysam.yaml"
+        # samtools decompression threads (erbbscreen.preflight), when the slots leave room beside the other batches
         threads: batch_threads(QC_BATCHES, 2)
         resources:
             mem_mb=1000,
