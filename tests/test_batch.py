@@ -32,6 +32,7 @@ def test_plan_keeps_order_covers_every_sample_once_and_is_stable():
     assert [m for _, m in batches] == [samples[0:4], samples[4:8], samples[8:11]]
     assert plan_batches(samples, 4) == batches
     assert plan_batches([], 4) == []
+    assert plan_batches(samples, 6, prefix="plasma_b") == [("plasma_b001", samples[:6]), ("plasma_b002", samples[6:])]
     with pytest.raises(ValueError):
         plan_batches(samples, 0)
 

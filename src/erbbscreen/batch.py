@@ -48,13 +48,14 @@ def samples_per_job(n_samples: int, setting="auto", slots: int | None = None,
     return max(1, min(int(max_samples), math.ceil(max(n_samples, 1) / slots)))
 
 
-def plan_batches(samples: Sequence[str], size: int) -> list[tuple[str, list[str]]]:
-    """Consecutive batches of ``samples`` (their order kept): ``[("b001", [...]), ("b002", [...]), ...]``.
+def plan_batches(samples: Sequence[str], size: int, prefix: str = "b") -> list[tuple[str, list[str]]]:
+    """Consecutive batches of ``samples`` (their order kept): ``[("b001", [...]), ("b002", [...]), ...]``
+    (``prefix`` instead of ``b``: a stage that batches two groups of samples apart keeps the ids apart).
     The same sample list and size always give the same batches (a rerun finds its outputs)."""
     samples = list(samples)
     if size < 1:
         raise ValueError(f"batch size must be >= 1, not {size}")
-    return [(f"b{k // size + 1:03d}", samples[k:k + size]) for k in range(0, len(samples), size)]
+    return [(f"{prefix}{k // size + 1:03d}", samples[k:k + size]) for k in range(0, len(samples), size)]
 
 
 def flatten_files(jobs: Iterable[dict], part: str) -> list[str]:

@@ -33,7 +33,7 @@ rule cnv_bins:
         "logs/copy_number/bins.log",
     benchmark:
         "benchmarks/copy_number/cnv_bins.tsv"
-    priority: CRITICAL_PATH_PRIORITY
+    priority: CHAIN_HEAD_PRIORITY
     conda:
         "../../envs/cnvkit.yaml"
     threads: 1

@@ -1,10 +1,23 @@
 # NRG1 fusions (docs/fusions.md): split reads + discordant pairs read through the alignment index only
 # (NRG1 +- flank, the configured partner genes, small windows at candidate junctions), clustered into events,
 # annotated from the transcript/domain model. A QC failure gives not_evaluable without opening the alignment.
-# Batch jobs (common.smk "Batches"), each sample with its own files and log.
+# Batch jobs (common.smk "Batches"), each sample with its own files and log. Tissue and plasma are batched apart:
+# a plasma sample waits for its ctDNA fraction (purity stage), a tissue sample only for its QC, so the tissue
+# batches run early, beside the copy-number chain (their biomarker rows feed the cohort's biomarkers.tsv), and only
+# the plasma batches join the end of the chain, after purity.
+FUSION_BATCHES = sample_batches(sample_ids("tumor")) + sample_batches(
+    sample_ids("plasma"), prefix="plasma_b"
+)
 
 
-for batch, members in sample_batches(sample_ids("tumor", "plasma")):
+def fusion_batch_priority(batch):
+    """Plasma batches are on the chain to biomarkers.tsv after purity; tissue batches feed it from the side."""
+    if batch.startswith("plasma"):
+        return CRITICAL_PATH_PRIORITY
+    return FEEDS_BIOMARKERS_PRIORITY
+
+
+for batch, members in FUSION_BATCHES:
     jobs = [fusions_job(s) for s in members]
 
     rule:
@@ -21,6 +34,7 @@ for batch, members in sample_batches(sample_ids("tumor", "plasma")):
             batch_logs("fusions", batch, jobs),
         benchmark:
             f"benchmarks/fusions/fusions/{batch}.tsv"
+        priority: fusion_batch_priority(batch)
         conda:
             "../../envs/pysam.yaml"
         threads: 1
