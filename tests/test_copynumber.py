@@ -688,6 +688,23 @@ def test_mini_qc_fail_writes_not_evaluable_and_valid_empty_files(mini, tmp_path)
     assert set(b["status"]) == {"not_evaluable"}
 
 
+def test_mini_segment_without_plots_is_reproducible_and_draws_no_png(mini, tmp_path):
+    """cnv.plots off (the default): the job spec names no PNG and none is drawn. A second run writes the same bytes:
+    CNVkit's smoothed segment bootstrap is seeded (SEGMETRICS_SEED; unseeded, the .cns CI columns and the
+    .call.cns segments changed from run to run)."""
+    _, with_plots = _run(mini, "T-GAIN", purity=0.7)
+    out = {k: str(tmp_path / Path(v).name) for k, v in with_plots.items() if k not in ("scatter", "zoom")}
+    sample = {"sample_id": "T-GAIN", "patient_id": "T-GAIN", "sample_type": "tumor", "purity": 0.7}
+    o = mini["o"]
+    assert cn.run_segment(sample, str(o / "T-GAIN.qc.tsv"), str(o / "T-GAIN.t.cnn"), str(o / "T-GAIN.a.cnn"),
+                          str(o / "reference.cnn"), str(o / "reference_choice.json"), out, settings=mini["s"],
+                          transcripts=mini["c"]["transcripts"])
+    assert not list(tmp_path.glob("*.png"))
+    for key in ("cnr", "cns", "call_cns"):
+        assert Path(out[key]).read_bytes() == Path(with_plots[key]).read_bytes(), key
+    assert "ci_lo" in Path(out["cns"]).read_text().splitlines()[0]
+
+
 def test_mini_plasma_with_estimated_fraction(mini, tmp_path):
     tf = _tf_file(tmp_path, "positive", "0.2")
     calls, out = _run(mini, "L-AMP", stype="plasma", tf=str(tf))

@@ -1008,6 +1008,30 @@ def build_reference(normal_pairs: list, targets_bed: str, antitargets_bed: str, 
     return ref, choice
 
 
+#: seed of CNVkit's smoothed segment bootstrap (``segmetrics --ci --smooth-bootstrap``, as cnvkit.py batch runs it).
+#: CNVkit 0.9.14 draws it from ``np.random.default_rng()`` without a seed (cnvlib/segmetrics.py
+#: ``smooth_samples``), so the .cns CI columns, and through the ``ci`` filter the segments of the .call.cns, changed
+#: from run to run and with a sample's place in its batch. CNVkit's own seed for its other random steps (the
+#: unsmoothed bootstrap, fix's shuffle, CBS's set.seed) makes them reproducible, per sample.
+SEGMETRICS_SEED = 0xA5EED
+
+
+@contextlib.contextmanager
+def _seeded_default_rng(seed: int):
+    """Within the block, ``np.random.default_rng()`` called without a seed returns a generator seeded with
+    ``seed`` (CNVkit looks the function up at call time); a call with a seed is left as it is."""
+    original = np.random.default_rng
+
+    def default_rng(given=None):
+        return original(seed if given is None else given)
+
+    np.random.default_rng = default_rng
+    try:
+        yield
+    finally:
+        np.random.default_rng = original
+
+
 def fix_segment_call(tgt_cnn, anti_cnn, ref, wgs: bool, method: str = "haar", purity: float | None = None,
                      ploidy: int = 2, rscript: str = "Rscript", processes: int = 1) -> tuple:
     """``fix`` -> ``segment`` -> ``segmetrics`` -> ``call``, chained as ``cnvlib/batch.py::batch_run_sample``.
@@ -1024,7 +1048,8 @@ def fix_segment_call(tgt_cnn, anti_cnn, ref, wgs: bool, method: str = "haar", pu
     except (RuntimeError, OSError) as exc:
         check_segment_method(method, rscript)  # raises the actionable message when R / DNAcopy is the cause
         raise exc
-    seg_metrics = segmetrics.do_segmetrics(cnarr, segments, interval_stats=["ci"], alpha=0.5, smoothed=True)
+    with _seeded_default_rng(SEGMETRICS_SEED):
+        seg_metrics = segmetrics.do_segmetrics(cnarr, segments, interval_stats=["ci"], alpha=0.5, smoothed=True)
     seg_call = call.do_call(seg_metrics, method="none", filters=["ci"])
     seg_alltest = segmetrics.do_segmetrics(cnarr, seg_call, location_stats=["p_ttest"])
     seg_alltest.center_all("median")
@@ -1130,12 +1155,11 @@ def run_reference(normals: list, targets_bed: str, antitargets_bed: str, fasta: 
 def run_segment(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cnn: str, reference_cnn: str,
                 reference_json: str | None, outputs: dict, settings: dict | None = None, wgs: bool = False,
                 processes: int = 1, transcripts: str | None = None) -> bool:
-    """fix + segment + call + plots for one sample (the CNVkit part, before purity); writes ``outputs`` (keys cnr,
-    cns, call_cns, scatter, zoom). The .call.cns uses ``call -m clonal`` only with a sheet purity (an estimated
+    """fix + segment + call (+ plots) for one sample (the CNVkit part, before purity); writes ``outputs`` (keys cnr,
+    cns, call_cns; the PNGs only when ``outputs`` also names scatter and zoom: ``cnv.plots``). The .call.cns uses ``call -m clonal`` only with a sheet purity (an estimated
     purity needs these segments first); genes.tsv (:func:`run_calls`) uses the purity stage's value and interval."""
-    from erbbscreen import cnv_plots
-
     s = settings or cnv_settings()
+    plots = "scatter" in outputs and "zoom" in outputs
     ref_type = _reference_type(reference_json)
     failed = _qc_failed(qc_tsv) or _no_coverage(target_cnn)
     zoom_gene = s["plot_gene"]
@@ -1143,6 +1167,10 @@ def run_segment(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cn
         reason = f"sample failed QC: {failed}"
         for key, kind in (("cnr", "cnr"), ("cns", "cns"), ("call_cns", "cns")):
             write_cnarr(empty_cnarr(kind), outputs[key])
+        if not plots:
+            return False
+        from erbbscreen import cnv_plots
+
         cnv_plots.message_png(outputs["scatter"], f"{sample['sample_id']}: no copy-number profile\n{reason}")
         cnv_plots.message_png(outputs["zoom"], f"{sample['sample_id']} {zoom_gene}: not evaluable\n{reason}")
         return False
@@ -1157,6 +1185,10 @@ def run_segment(sample: dict, qc_tsv: str | None, target_cnn: str, antitarget_cn
     write_cnarr(cnr, outputs["cnr"])
     write_cnarr(cns, outputs["cns"])
     write_cnarr(call_cns, outputs["call_cns"])
+    if not plots:
+        return True
+    from erbbscreen import cnv_plots
+
     cnv_plots.genome_scatter(cnr, cns, outputs["scatter"], title=f"{sample['sample_id']} ({ref_type} reference)")
     region = gene_regions([zoom_gene], transcripts).get(zoom_gene) or GeneRegion(zoom_gene)
     cnv_plots.gene_zoom(cnr, cns, region, outputs["zoom"], padding=int(s["plot_padding"]), call=None)

@@ -954,10 +954,10 @@ def _codon_row(r, sample, p, bg, tumour_dna, test_vaf, test_basis, max_vaf, n_te
         ks.append(_k_required(bg, cd, alts, n_by_class, depth, p, st, n_tests))
     k_req = None if (not ks or any(k is None for k in ks)) else max(ks)
     lod = float(p["lod_vaf"][st])
-    from scipy import stats  # lazy: see _fit_prior_weight
+    from erbbscreen.distributions import binom_sf  # lazy, as scipy.special in _fit_prior_weight
 
-    power = float(stats.binom.sf(k_req - 1, depth, test_vaf)) if k_req else 0.0
-    power_lod = float(stats.binom.sf(k_req - 1, depth, lod)) if k_req else 0.0
+    power = float(binom_sf(k_req - 1, depth, test_vaf)) if k_req else 0.0
+    power_lod = float(binom_sf(k_req - 1, depth, lod)) if k_req else 0.0
     row.update(test_vaf=_fmt(test_vaf), power=_fmt(power, 3), power_at_lod=_fmt(power_lod, 3),
                min_alt_detectable=k_req or "")
     near = ""

@@ -287,7 +287,7 @@ def cnv_coverage_job(sample):
 
 
 def cnv_segment_job(sample):
-    """One tumour/plasma sample's part of a cnv_segment batch job (fix + segment + call + plots)."""
+    """One tumour/plasma sample's part of a cnv_segment batch job (fix + segment + call; + plots with cnv.plots)."""
     out = f"{CNV_DIR}/{sample}/{sample}"
     return {
         "sample_id": sample,
@@ -301,8 +301,11 @@ def cnv_segment_job(sample):
             "cnr": f"{out}.cnr",
             "cns": f"{out}.cns",
             "call_cns": f"{out}.call.cns",
-            "scatter": f"{out}-scatter.png",
-            "zoom": f"{out}-erbb2.png",
+            **(
+                {"scatter": f"{out}-scatter.png", "zoom": f"{out}-erbb2.png"}
+                if CNV.get("plots")
+                else {}
+            ),
         },
         "log": f"logs/copy_number/{sample}.segment.log",
     }

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from erbbscreen.distributions import binom_sf
 
 from erbbscreen.purity.common import METHODS, PLASMA, TISSUE, _clip01, _r
 from erbbscreen.tables import parse_float
@@ -149,7 +150,7 @@ def clonal_power(hs: pd.DataFrame, res: PurityResult, segs: pd.DataFrame | None,
         pos = int(str(r.get("positions", "0")).split(",")[0] or 0)
         c = local_cn(segs, r.get("chrom", ""), pos, res.purity, s["segment"]["min_bins"], s["segment"]["max_cn"])
         v = p / (2 * (1 - p) + p * c)
-        pw = float(stats.binom.sf(int(k) - 1, int(n), v))
+        pw = float(binom_sf(int(k) - 1, int(n), v))
         out.setdefault(r["gene"], {})[str(r["codon"])] = {
             "depth": int(n), "min_alt": int(k), "local_cn": round(c, 2), "clonal_vaf": round(v, 4),
             "power_clonal": round(pw, 3), "power_at_lod": parse_float(r.get("power_at_lod")),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from erbbscreen.distributions import beta_ppf, binom_sf
 
 from erbbscreen.purity.common import _clip01
 from erbbscreen.tables import parse_float, read_table
@@ -161,8 +162,8 @@ def estimate_segment_fit(segs: pd.DataFrame, s: dict, grid=None) -> Estimate:
 
 
 def _clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple:
-    lo = stats.beta.ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
-    hi = stats.beta.ppf(1 - alpha / 2, k + 1, n - k) if k < n else 1.0
+    lo = beta_ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
+    hi = beta_ppf(1 - alpha / 2, k + 1, n - k) if k < n else 1.0
     return float(lo), float(hi)
 
 
@@ -234,7 +235,7 @@ def detection_limit(hs: pd.DataFrame, min_power: float = 0.8) -> tuple:
     j = int(np.argsort(depth)[len(depth) // 2])
     n, k = int(depth[j]), int(kreq[j])
     grid = np.linspace(0.0005, 0.5, 1000)
-    pw = stats.binom.sf(k - 1, n, grid)
+    pw = binom_sf(k - 1, n, grid)
     v = float(grid[np.argmax(pw >= min_power)]) if (pw >= min_power).any() else 0.5
     return _clip01(2 * v), (f"LoD f = {2 * v:.4f}: a clonal heterozygous mutation (VAF {v:.4f}) at the median codon "
                             f"depth {n} needs >= {k} alt fragments (background-aware) for power {min_power:g}")

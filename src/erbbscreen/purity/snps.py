@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from erbbscreen.distributions import binom_logpmf, chi2_sf
 
 
 def read_regions(path, flank: int = 0) -> dict:
@@ -150,13 +150,13 @@ def mirrored_baf(k: np.ndarray, n: np.ndarray, phi: float = 1.0) -> tuple:
     if k.size == 0:
         return float("nan"), float("nan"), 1.0
     b = np.clip(_B_GRID, 1e-4, 0.5)[:, None]
-    l1 = stats.binom.logpmf(k[None, :], n[None, :], b)
-    l2 = stats.binom.logpmf(k[None, :], n[None, :], 1 - b)
+    l1 = binom_logpmf(k[None, :], n[None, :], b)
+    l2 = binom_logpmf(k[None, :], n[None, :], 1 - b)
     ll = (np.logaddexp(l1, l2) + np.log(0.5)).sum(axis=1)
     i = int(np.argmax(ll))
     bhat = float(_B_GRID[i])
     lr = 2 * (ll[i] - ll[-1]) / phi
-    pval = float(stats.chi2.sf(max(lr, 0.0), 1))
+    pval = float(chi2_sf(max(lr, 0.0), 1))
     inside = _B_GRID[ll >= ll[i] - 0.5 * phi]      # +- 1 SE from the profile (delta log-lik 0.5, x phi)
     se = max(float(inside.max() - inside.min()) / 2, 0.5 * math.sqrt(phi / max(n.sum(), 1.0)))
     return bhat, se, pval
