@@ -388,13 +388,15 @@ def _build(doc: dict, path: Path) -> tuple:
 
 def load_trials(path=None, schema_path=None) -> TrialSet:
     """Load and validate a trial rule set; raises :class:`InputError` listing every problem."""
+    from erbbscreen.settings import parse_yaml
+
     path = Path(path or DEFAULT_TRIALS)
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read the trial rule set ({exc.strerror})", header="Trial rule set")
     try:
-        doc = yaml.safe_load(text)
+        doc = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML: {exc}", header="Invalid trial rule set")
     if not isinstance(doc, dict):
