@@ -171,12 +171,16 @@ else:
     )
 
 
-def sample_batches(samples, prefix="b"):
-    """[(batch id, [sample ids])] of one stage, in sheet order (erbbscreen.batch.plan_batches)."""
+def sample_batches(samples, prefix="b", light=False):
+    """[(batch id, [sample ids])] of one stage, in sheet order (erbbscreen.batch.plan_batches). A `light` stage
+    (per-sample work well below a job's ~0.5 s of start-up and imports: hotspot counting and calling, fusions) is
+    not spread over the job slots: its samples share as few jobs as batching.max_samples_per_job allows, since a
+    second job would cost more than it saves, on a workstation and on a cluster alike.
+    """
     size = samples_per_job(
         len(samples),
         BATCHING.get("samples_per_job", "auto"),
-        _SLOTS,
+        1 if light else _SLOTS,
         BATCHING.get("max_samples_per_job", DEFAULT_MAX_SAMPLES_PER_JOB),
     )
     return plan_batches(samples, size, prefix)

@@ -5,8 +5,8 @@
 # a plasma sample waits for its ctDNA fraction (purity stage), a tissue sample only for its QC, so the tissue
 # batches run early, beside the copy-number chain (their biomarker rows feed the cohort's biomarkers.tsv), and only
 # the plasma batches join the end of the chain, after purity.
-FUSION_BATCHES = sample_batches(sample_ids("tumor")) + sample_batches(
-    sample_ids("plasma"), prefix="plasma_b"
+FUSION_BATCHES = sample_batches(sample_ids("tumor"), light=True) + sample_batches(
+    sample_ids("plasma"), prefix="plasma_b", light=True
 )
 
 

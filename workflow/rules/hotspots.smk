@@ -11,7 +11,7 @@ HOTSPOTS = config.get("hotspots") or {}
 HOTSPOTS_DIR = "results/hotspots"
 
 
-for batch, members in sample_batches(sample_ids("normal")):
+for batch, members in sample_batches(sample_ids("normal"), light=True):
     jobs = [hotspots_count_job(s) for s in members]
 
     rule:
@@ -66,7 +66,7 @@ rule hotspots_background:
         "../scripts/hotspots_background.py"
 
 
-for batch, members in sample_batches(sample_ids("tumor", "plasma")):
+for batch, members in sample_batches(sample_ids("tumor", "plasma"), light=True):
     jobs = [hotspots_call_job(s) for s in members]
 
     rule:

@@ -46,6 +46,12 @@ def _hotspot_exclusion(hs: pd.DataFrame, bp: int) -> set:
 
 _NORMAL_COUNTS: dict = {}
 
+#: a sample without a matched normal whose QC mean target depth is at most max_search_depth / this ratio is read in
+#: one pass without a depth cap: its counts are then the full-depth counts the second pass would read, so that pass
+#: is skipped (~0.1 s a sample). The ratio only bounds the cost of that one pass (coverage peaks of several times
+#: the mean); whatever the depth, an uncapped pass counts every read (project choice, issue #10).
+SINGLE_PASS_DEPTH_RATIO = 8
+
 
 def normal_allele_counts(normal_bam: str, regions: dict, min_baseq: int, fasta: str | None,
                          max_depth: int = 0, min_nonref: int = 0) -> pd.DataFrame:
@@ -62,8 +68,9 @@ def normal_allele_counts(normal_bam: str, regions: dict, min_baseq: int, fasta: 
 
 def estimate_sample(sample: dict, bam: str | None, regions: dict | None, cnr=None, cns=None,
                     hs: pd.DataFrame | None = None, normal_bam: str | None = None, fasta: str | None = None,
-                    settings: dict | None = None) -> tuple:
-    """Run every estimator for one sample; returns (PurityResult, segments table, SNP table)."""
+                    settings: dict | None = None, mean_depth: float | None = None) -> tuple:
+    """Run every estimator for one sample; returns (PurityResult, segments table, SNP table). ``mean_depth``: the
+    sample's QC mean target depth (:data:`SINGLE_PASS_DEPTH_RATIO`)."""
     s = settings or purity_settings()
     snps = pd.DataFrame(columns=["chrom", "pos", "depth", "allele1", "allele2", "found_in", "minor"])
     if bam and regions:
@@ -76,11 +83,15 @@ def estimate_sample(sample: dict, bam: str | None, regions: dict | None, cnr=Non
         # (the matched normal's, which passed QC, else the sample's own), then the sample is counted at full depth
         # at those positions only: the same counts where depth <= max_search_depth, and a bounded cost on deep
         # samples
-        if nc is None:
-            candidates = sample_het_candidates(allele_counts(bam, regions, baseq, fasta, cap, nonref), s)
+        shallow = mean_depth is not None and mean_depth * SINGLE_PASS_DEPTH_RATIO <= cap
+        if nc is None and (cap <= 0 or shallow):
+            sc = allele_counts(bam, regions, baseq, fasta, 0, nonref)  # full depth at once (the same SNP table)
         else:
-            candidates = normal_het_candidates(nc, s)
-        sc = allele_counts(bam, position_regions(candidates), baseq, fasta)
+            if nc is None:
+                candidates = sample_het_candidates(allele_counts(bam, regions, baseq, fasta, cap, nonref), s)
+            else:
+                candidates = normal_het_candidates(nc, s)
+            sc = allele_counts(bam, position_regions(candidates), baseq, fasta)
         snps = het_snps(sc, nc, s, _hotspot_exclusion(hs, int(s["snp"]["hotspot_exclusion"])))
     segs = segment_table(cns, cnr, snps, s) if cns is not None and len(cns) else None
     ests = {"snp_imbalance": estimate_snp_imbalance(segs, s), "segment_fit": estimate_segment_fit(segs, s),
@@ -116,9 +127,10 @@ def run_sample(sample: dict, bam: str, qc_tsv: str | None, targets_bed: str | No
     found in the first matched normal that passed QC (``normal_qcs`` parallel to ``normal_bams``), else in the
     sample itself."""
     s = settings or purity_settings()
-    failed = None
+    failed, mean_depth = None, None
     if qc_tsv:
         row = read_qc_row(qc_tsv)
+        mean_depth = parse_float(row.get("mean_target_depth"))
         if str(row.get("status", "")).lower() != "pass":
             failed = row.get("reasons") or "QC status fail"
     if failed:
@@ -130,7 +142,7 @@ def run_sample(sample: dict, bam: str, qc_tsv: str | None, targets_bed: str | No
         normal = next((b for b, q in zip(normal_bams or [], qcs)
                        if b and (q is None or str(read_qc_row(q).get("status", "")).lower() == "pass")), None)
         res, segs, snps = estimate_sample(sample, bam, regions, _read_cnvkit(cnr_path), _read_cnvkit(cns_path),
-                                          read_hotspot_rows(hotspots_tsv), normal, fasta, s)
+                                          read_hotspot_rows(hotspots_tsv), normal, fasta, s, mean_depth)
     log.info("%s: purity %s [%s, %s] source %s states %s", res.sample_id, res.purity, res.low, res.high,
              res.source, res.states)
     write_table(pd.DataFrame([result_row(res)]), out_table, "purity")
