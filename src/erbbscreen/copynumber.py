@@ -2,7 +2,8 @@
 
 Method and thresholds: docs/copy-number.md. In short, per sample:
 
-1. ``coverage`` of target and antitarget bins (``cnvlib.coverage.do_coverage``),
+1. ``coverage`` of target and antitarget bins: the files ``cnvlib.coverage.do_coverage`` writes, by
+   :mod:`erbbscreen.cnv_coverage` without importing CNVkit (its import is most of a coverage job's CPU),
 2. one cohort reference (``cnvlib.reference``): the configured ``.cnn``, else pooled from the sheet's
    normal samples, else flat,
 3. ``fix`` -> ``segment`` -> ``segmetrics`` -> ``call`` exactly as ``cnvkit.py batch`` chains them
