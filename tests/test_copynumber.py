@@ -916,10 +916,12 @@ def test_mini_whole_genome_mode_end_to_end(mini, tmp_path):
 
 
 @pytest.mark.parametrize("min_mapq", [0, 20])
-def test_target_coverage_equals_cnvkit_bedcov(mini, tmp_path, min_mapq):
-    """Target bins counted with one samtools depth pass give the .cnn CNVkit's own (pileup bedcov) coverage gives,
-    bin for bin, with duplicates, secondary and low-MAPQ reads and deletions in the BAM."""
+def test_coverage_files_equal_cnvkits(mini, tmp_path, min_mapq):
+    """run_coverage (erbbscreen.cnv_coverage, no CNVkit import; target bins counted with one samtools depth pass)
+    writes the bytes ``cnvlib.coverage.do_coverage`` + ``skgenome.tabio.write`` write, with duplicates, secondary
+    and low-MAPQ reads and deletions in the BAM."""
     from cnvlib.coverage import do_coverage
+    from skgenome import tabio
 
     src = mini["c"]["bams"]["T-AMP"]
     bam = str(tmp_path / "mixed.bam")
@@ -935,9 +937,11 @@ def test_target_coverage_equals_cnvkit_bedcov(mini, tmp_path, min_mapq):
                 r.cigarstring = "40M5D60M"
             out.write(r)
     pysam.index(bam)
-    targets = str(mini["o"] / "targets.bed")
-    ours, _ = cn.sample_coverage(bam, targets, str(mini["o"] / "antitargets.bed"), mini["c"]["fasta"], min_mapq)
-    cnvkit = do_coverage(targets, bam, False, min_mapq, 1, mini["c"]["fasta"])
-    assert len(ours) == len(cnvkit) > 100
-    pd.testing.assert_frame_equal(ours.data, cnvkit.data)
-    assert ours.data["depth"].sum() > 0
+    targets, antitargets = str(mini["o"] / "targets.bed"), str(mini["o"] / "antitargets.bed")
+    fasta = mini["c"]["fasta"]
+    assert cn.run_coverage(bam, None, targets, antitargets, str(tmp_path / "t.cnn"), str(tmp_path / "a.cnn"),
+                           fasta=fasta, settings=cn.cnv_settings({"min_mapq": min_mapq}))
+    for bed, ours in ((targets, tmp_path / "t.cnn"), (antitargets, tmp_path / "a.cnn")):
+        tabio.write(do_coverage(bed, bam, False, min_mapq, 1, fasta), str(tmp_path / "cnvkit.cnn"))
+        assert ours.read_bytes() == (tmp_path / "cnvkit.cnn").read_bytes()
+    assert len(cn.read_cnarr(tmp_path / "t.cnn")) > 100 and cn.read_cnarr(tmp_path / "t.cnn")["depth"].sum() > 0

@@ -2,7 +2,8 @@
 
 Method and thresholds: docs/copy-number.md. In short, per sample:
 
-1. ``coverage`` of target and antitarget bins (``cnvlib.coverage.do_coverage``),
+1. ``coverage`` of target and antitarget bins: the files ``cnvlib.coverage.do_coverage`` writes, by
+   :mod:`erbbscreen.cnv_coverage` without importing CNVkit (its import is most of a coverage job's CPU),
 2. one cohort reference (``cnvlib.reference``): the configured ``.cnn``, else pooled from the sheet's
    normal samples, else flat,
 3. ``fix`` -> ``segment`` -> ``segmetrics`` -> ``call`` exactly as ``cnvkit.py batch`` chains them
@@ -25,9 +26,7 @@ are found from the ``.cnr`` ``gene`` column).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import io
 import json
 import logging
 import math
@@ -920,61 +919,6 @@ def write_bed4(arr, path) -> None:
             tmp.write_text("")
 
 
-#: target bins covering more bases than this (whole-genome mode) keep CNVkit's bedcov: the per-base text of
-#: ``samtools depth`` would grow with the genome
-DEPTH_MAX_TARGET_BASES = 50_000_000
-
-
-@contextlib.contextmanager
-def _bedcov_from_depth(threads: int = 1):
-    """Within the block, CNVkit's ``cnvlib.coverage.bedcov`` gets its per-bin base counts from one
-    ``samtools depth`` pass (:func:`erbbscreen.samtools.bin_base_counts`) instead of pileup-based
-    ``samtools bedcov``: the same integers (bedcov's filters: flags 0x704, MAPQ >= min_mapq, deleted bases
-    counted; checked bin for bin in tests/test_copynumber.py) for about a tenth of the CPU on deep targets.
-    Everything around it (sort check, read length, depth, log2, the .cnn) stays CNVkit's own code."""
-    import cnvlib.coverage as cov
-
-    from erbbscreen import samtools
-
-    original = cov.bedcov
-
-    def bedcov(bed_fname, bam_fname, min_mapq, fasta=None, max_depth=None, allow_empty=False, bam_chroms=None):
-        with open(bed_fname) as fh:
-            lines = [line.rstrip("\n") for line in fh if line.strip() and line[0] != "#"]
-        if bam_chroms is not None:
-            lines = [line for line in lines if line.split("\t", 1)[0] in bam_chroms]
-        bins = [(f[0], int(f[1]), int(f[2])) for f in (line.split("\t") for line in lines)]
-        if max_depth is not None or not bins or samtools.union_span(bins) > DEPTH_MAX_TARGET_BASES:
-            return original(bed_fname, bam_fname, min_mapq, fasta, max_depth, allow_empty, bam_chroms)
-        counts = samtools.bin_base_counts(bam_fname, bins, exclude_flags=cov.COVERAGE_EXCLUDE_FLAGS,
-                                          include_deletions=True, min_mapq=min_mapq, fasta=fasta, threads=threads)
-        raw = "".join(f"{line}\t{n}\n" for line, n in zip(lines, counts))
-        columns = cov.detect_bedcov_columns(raw)
-        return pd.read_csv(io.StringIO(raw), sep="\t", names=columns, usecols=[c for c in columns if c != "extra"])
-
-    cov.bedcov = bedcov
-    try:
-        yield
-    finally:
-        cov.bedcov = original
-
-
-def sample_coverage(bam: str, targets_bed: str, antitargets_bed: str, fasta: str | None = None, min_mapq: int = 0,
-                    processes: int = 1):
-    """Target and antitarget coverage of one BAM/CRAM (``cnvkit.py coverage`` twice, one process). Target bins
-    (deep: most of the reads) are counted with one ``samtools depth`` pass (:func:`_bedcov_from_depth`);
-    antitargets (off-target reads only) with CNVkit's bedcov."""
-    from cnvlib.coverage import do_coverage
-
-    with _bedcov_from_depth(processes):
-        tgt = do_coverage(targets_bed, bam, False, min_mapq, 1, fasta)
-    if Path(antitargets_bed).stat().st_size > 0:
-        anti = do_coverage(antitargets_bed, bam, False, min_mapq, processes, fasta)
-    else:
-        anti = empty_cnarr("cnn")
-    return tgt, anti
-
-
 def build_reference(normal_pairs: list, targets_bed: str, antitargets_bed: str, fasta: str, wgs: bool,
                     user_cnn: str | None = None, excluded: dict | None = None) -> tuple:
     """The cohort reference and a record of the choice: user .cnn > pooled normals > flat.
@@ -1118,17 +1062,20 @@ def _no_coverage(target_cnn) -> str | None:
 def run_coverage(bam: str, qc_tsv: str | None, targets_bed: str, antitargets_bed: str, out_target: str,
                  out_antitarget: str, fasta: str | None = None, settings: dict | None = None,
                  processes: int = 1) -> bool:
-    """Coverage of one sample; a QC-failed sample gets header-only .cnn files and its BAM is not opened."""
+    """Coverage of one sample (:mod:`erbbscreen.cnv_coverage`: CNVkit's files without importing CNVkit); a QC-failed
+    sample gets header-only .cnn files and its BAM is not opened."""
+    from erbbscreen import cnv_coverage
+
     s = settings or cnv_settings()
     failed = _qc_failed(qc_tsv)
     if failed:
         log.warning("sample failed QC (%s): alignment not opened, empty coverage written", failed)
-        write_cnarr(empty_cnarr("cnn"), out_target)
-        write_cnarr(empty_cnarr("cnn"), out_antitarget)
+        cnv_coverage.write_empty_cnn(out_target)
+        cnv_coverage.write_empty_cnn(out_antitarget)
         return False
-    tgt, anti = sample_coverage(bam, targets_bed, antitargets_bed, fasta, int(s["min_mapq"]), processes)
-    write_cnarr(tgt, out_target)
-    write_cnarr(anti, out_antitarget)
+    tgt, anti = cnv_coverage.sample_coverage(bam, targets_bed, antitargets_bed, fasta, int(s["min_mapq"]), processes)
+    cnv_coverage.write_cnn(tgt, out_target)
+    cnv_coverage.write_cnn(anti, out_antitarget)
     return True
 
 

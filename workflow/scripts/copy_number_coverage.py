@@ -1,5 +1,5 @@
 """Target + antitarget coverage of a batch of samples (thin wrapper over erbbscreen.copynumber.run_coverage, one
-call per sample; CNVkit is imported once per batch)."""
+call per sample; CNVkit's files, written without importing CNVkit: erbbscreen.cnv_coverage)."""
 import logging
 import os
 import sys
