@@ -26,6 +26,7 @@ are found from the ``.cnr`` ``gene`` column).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import logging
