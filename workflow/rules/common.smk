@@ -188,12 +188,13 @@ def sample_batches(samples, prefix="b", light=False):
 
 # The longest chain of the DAG: QC -> CN coverage -> reference -> segments -> purity -> gene calls -> biomarkers ->
 # eligibility -> report. Its rules get the highest priority so that, when jobs wait for a core, the chain goes
-# first. The hotspot chain (counts -> background -> calls) feeds purity (the somatic-VAF estimate) but is short, so
-# it comes next; then the tissue fusion batches (their rows feed biomarkers.tsv: left to the end, they would hold
-# it up, ahead of the hotspots they would delay purity); the plasma fusion batches wait for purity and join the chain; table merges and provenance (priority 0,
-# off the chains) fill the cores the chains leave idle. The chain's head, the cohort's CN bins, needs no sample and goes before everything: the first
-# QC batch then runs beside it and the coverage of that batch starts as soon as its QC is done. Measured on the test
-# cohort with --cores 2 (README "Performance").
+# first; its head, the cohort's CN bins, needs no sample and goes before everything (the first QC batch runs beside
+# it, and that batch's coverage starts as soon as its QC is done). The hotspot chain (counts -> background ->
+# calls) feeds purity (the somatic-VAF estimate) but is short, so it comes next; then the tissue fusion batches
+# (their rows feed biomarkers.tsv: left to the end they would hold it up, ahead of the hotspots they would delay
+# purity) and the cohort QC table (eligibility reads it). The plasma fusion batches wait for purity and join the
+# chain; table merges and provenance (priority 0, off the chains) fill the cores the chains leave idle. Measured on
+# the test cohort with --cores 2 (README "Performance").
 CHAIN_HEAD_PRIORITY = 30
 CRITICAL_PATH_PRIORITY = 20
 FEEDS_CRITICAL_PATH_PRIORITY = 10

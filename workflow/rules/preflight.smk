@@ -47,6 +47,7 @@ rule preflight_qc_table:
         "logs/preflight/qc_table.log",
     benchmark:
         "benchmarks/preflight/preflight_qc_table.tsv"
+    priority: FEEDS_BIOMARKERS_PRIORITY  # eligibility reads it: done early, it never holds up the end of the chain
     conda:
         "../../envs/python.yaml"
     threads: 1
