@@ -169,6 +169,36 @@ def test_cli_on_a_cohort_bam_finds_germline_hets(tmp_path):
     assert main(["purity", "--bam", str(tmp_path / "missing.bam"), "--out", str(out)]) == 1
 
 
+@pytest.mark.parametrize("sample", ["P03-T", "P13-L", "P02-N"])
+def test_search_in_differing_reads_gives_the_full_pileup_table(cohort_dir, tmp_path, sample):
+    """nonref_counts (positions found in the reads with NM != 0, then counted in all reads) returns exactly the
+    table of one pileup of all reads filtered to >= 4 non-reference bases (SYNTHETIC cohort: tumour, plasma,
+    normal), also for an alignment whose reads carry no NM tag (then every read is searched)."""
+    import pysam
+
+    from erbbscreen.purity.snps import allele_counts, nonref_counts, read_regions
+
+    bed = tmp_path / "targets.bed"
+    panel = pd.read_csv(cohort_dir / "reference" / "panel.bed", sep="\t", header=None, usecols=[0, 1, 2])
+    panel.to_csv(bed, sep="\t", header=False, index=False)
+    fasta = str(cohort_dir / "reference" / "genome.fa")
+    regions = read_regions(bed, 150)
+    bam = str(cohort_dir / "bams" / f"{sample}.bam")
+    full = allele_counts(bam, regions, 20, fasta, 0, 4)
+    assert len(full) >= 20
+    pd.testing.assert_frame_equal(nonref_counts(bam, regions, 20, fasta, 4), full)
+    no_nm = tmp_path / "no_nm.bam"
+    with pysam.AlignmentFile(bam) as src, pysam.AlignmentFile(str(no_nm), "wb", template=src) as dst:
+        for read in src.fetch("chr17"):
+            read.set_tag("NM", None)
+            dst.write(read)
+    pysam.index(str(no_nm))
+    chr17 = {"chr17": regions["chr17"]}
+    pd.testing.assert_frame_equal(nonref_counts(str(no_nm), chr17, 20, fasta, 4),
+                                  allele_counts(str(no_nm), chr17, 20, fasta, 0, 4))
+    assert len(allele_counts(str(no_nm), chr17, 20, fasta, 0, 4)) > 0
+
+
 def test_capped_het_search_counts_at_full_depth(cohort_dir, tmp_path):
     """Het positions are searched with at most snp.max_search_depth reads per position, then counted at full depth
     (SYNTHETIC cohort, plasma P13-L, no matched normal): a cap above the sample's depth changes nothing; a cap that

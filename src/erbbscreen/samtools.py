@@ -48,8 +48,13 @@ MIN_EXECUTABLE_VERSION = (1, 13)
 def executable() -> str | None:
     """The ``samtools`` on PATH when it is recent enough (:data:`MIN_EXECUTABLE_VERSION`), else None."""
     exe = shutil.which("samtools")
-    if exe is None:
-        return None
+    return None if exe is None else _recent_enough(exe)
+
+
+@functools.lru_cache(maxsize=8)
+def _recent_enough(exe: str) -> str | None:
+    """``exe`` when its version is at least :data:`MIN_EXECUTABLE_VERSION`; asked once per path and process (a
+    ``samtools --version`` costs ~10 ms, and a batch job calls samtools several times per sample)."""
     try:
         banner = subprocess.run([exe, "--version"], capture_output=True, timeout=30).stdout  # not always UTF-8
         first = banner.decode("utf-8", "replace").split("\n")[0]
@@ -224,8 +229,13 @@ def _nonref_filter(min_nonref: int) -> list | None:
     return [exe, "-E", "^([^\t]*\t){4}([^\t]*[ACGTacgt]){%d}" % int(min_nonref)]
 
 
+#: ``samtools view -e`` expression of the reads that can hold a base differing from the reference: an edit
+#: distance (NM tag) other than 0, or no NM tag at all (then the read is kept: nothing is known about it)
+DIFFERING_READS = "!([NM]==0)"
+
+
 def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None = None, max_depth: int = 0,
-                min_nonref: int = 0):
+                min_nonref: int = 0, reads_expr: str | None = None):
     """A/C/G/T read counts at every position of ``intervals`` ((chrom, start, end), 0-based half-open) covered by
     at least one counted base: a DataFrame chrom, pos (1-based), A, C, G, T, in the alignment's order.
 
@@ -235,7 +245,9 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
     that many reads at a position (``mpileup -d``: a bounded-cost first look at a very deep sample).
     ``min_nonref`` > 0 (with ``fasta``) keeps only positions with at least that many bases that differ from the
     reference (a het-SNP search needs its minor allele's reads there): filtered by ``grep`` in C when available,
-    else after parsing; the counts of the kept positions are unchanged."""
+    else after parsing; the counts of the kept positions are unchanged. ``reads_expr``: pile up only the reads
+    matching this ``samtools view -e`` expression (a ``samtools view`` stage in front of the pileup, streamed);
+    ignored without a samtools executable."""
     import pandas as pd
 
     columns = ["chrom", "pos", "A", "C", "G", "T"]
@@ -244,7 +256,7 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
         return pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else np.int64) for c in columns})
     fd, bed = tempfile.mkstemp(suffix=".bed", prefix="erbbscreen-mpileup.")
     frames = []
-    proc = filt = None
+    proc = filt = view = view_err = None
     try:
         with os.fdopen(fd, "w") as fh:
             fh.writelines(f"{c}\t{s}\t{e}\n" for c, s, e in intervals)
@@ -260,8 +272,16 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
         else:
             # stderr to a file: a pipe read only at the end could fill up (many warnings) and stall samtools
             err_file = tempfile.TemporaryFile()
-            proc = subprocess.Popen([exe, "mpileup", *args, path], stdout=subprocess.PIPE, stderr=err_file,
-                                    text=grep is None, errors="replace" if grep is None else None)
+            source, source_out = path, None
+            if reads_expr:
+                view_err = tempfile.TemporaryFile()
+                view = subprocess.Popen([exe, "view", "-u", "-e", reads_expr, *(["-T", fasta] if fasta else []),
+                                         path], stdout=subprocess.PIPE, stderr=view_err)
+                source, source_out = "-", view.stdout
+            proc = subprocess.Popen([exe, "mpileup", *args, source], stdin=source_out, stdout=subprocess.PIPE,
+                                    stderr=err_file, text=grep is None, errors="replace" if grep is None else None)
+            if view is not None:
+                view.stdout.close()  # mpileup owns the pipe
             stream = proc.stdout
             if grep is not None:
                 filt = subprocess.Popen(grep, stdin=proc.stdout, stdout=subprocess.PIPE, text=True,
@@ -281,6 +301,13 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
             pass
         if filt is not None and filt.wait() > 1:  # 1: no line matched
             raise RuntimeError(f"grep filtering samtools mpileup of {path} returned with error {filt.returncode}")
+        if view is not None and view.wait() != 0:
+            import pysam
+
+            view_err.seek(0)  # the reads' filter failed: the pileup saw a truncated stream
+            raise pysam.utils.SamtoolsError(f"samtools view -e '{reads_expr}' of {path} returned with error "
+                                            f"{view.returncode}: stderr="
+                                            f"{view_err.read().decode('utf-8', 'replace').strip()[-1000:]}")
         if proc is not None:
             rc = proc.wait()
             err_file.seek(0)
@@ -293,10 +320,12 @@ def base_counts(path: str, intervals, *, min_baseq: int = 0, fasta: str | None =
                                                 f"stderr={err.strip()[-1000:]}")
     finally:
         os.unlink(bed)
-        for running in (filt, proc):  # after an error: no process outlives the call
+        for running in (filt, proc, view):  # after an error: no process outlives the call
             if running is not None and running.poll() is None:
                 running.kill()
                 running.wait()
+        if view_err is not None:
+            view_err.close()
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else np.int64) for c in columns})
     table = pd.concat(frames, ignore_index=True)

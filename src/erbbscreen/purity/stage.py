@@ -13,8 +13,8 @@ from erbbscreen.purity.combine import PurityResult, clonal_power, combine, resul
 from erbbscreen.purity.common import PLASMA, TISSUE, purity_settings
 from erbbscreen.purity.estimators import (amplification_bound, detection_limit, estimate_segment_fit,
                                           estimate_snp_imbalance, estimate_somatic_vaf, read_hotspot_rows)
-from erbbscreen.purity.snps import (allele_counts, het_snps, normal_het_candidates, position_regions, read_regions,
-                                    sample_het_candidates, segment_table)
+from erbbscreen.purity.snps import (allele_counts, het_snps, nonref_counts, normal_het_candidates, position_regions,
+                                    read_regions, sample_het_candidates, segment_table)
 from erbbscreen.tables import parse_float, read_qc_row, read_table, write_table
 
 log = logging.getLogger("erbbscreen.purity")
@@ -46,31 +46,48 @@ def _hotspot_exclusion(hs: pd.DataFrame, bp: int) -> set:
 
 _NORMAL_COUNTS: dict = {}
 
-#: a sample without a matched normal whose QC mean target depth is at most max_search_depth / this ratio is read in
-#: one pass without a depth cap: its counts are then the full-depth counts the second pass would read, so that pass
-#: is skipped (~0.1 s a sample). The ratio only bounds the cost of that one pass (coverage peaks of several times
-#: the mean); whatever the depth, an uncapped pass counts every read (project choice, issue #10).
+#: a het search in an alignment whose QC mean target depth is at most max_search_depth / this ratio reads no depth
+#: cap: the counts it returns (:func:`~erbbscreen.purity.snps.nonref_counts`) are then already the full-depth
+#: counts, so a sample without a matched normal needs no second pass (~0.1 s), and the search costs ~0.6x a pileup
+#: of all reads. The ratio only bounds the cost at coverage peaks of several times the mean; whatever the depth,
+#: an uncapped search counts every read (project choice, issue #10).
 SINGLE_PASS_DEPTH_RATIO = 8
 
 
+def _shallow(mean_depth: float | None, cap: int) -> bool:
+    """A het search without a depth cap (:data:`SINGLE_PASS_DEPTH_RATIO`); ``cap`` <= 0: never capped."""
+    return cap <= 0 or (mean_depth is not None and mean_depth * SINGLE_PASS_DEPTH_RATIO <= cap)
+
+
+def het_search_counts(bam: str, regions: dict, min_baseq: int, fasta: str | None, cap: int, min_nonref: int,
+                      mean_depth: float | None = None) -> pd.DataFrame:
+    """Counts at the positions with at least ``min_nonref`` non-reference bases, where a het SNP can be: at full
+    depth for a shallow alignment (:func:`_shallow`), else with at most ``cap`` reads per position."""
+    if _shallow(mean_depth, cap):
+        return nonref_counts(bam, regions, min_baseq, fasta, min_nonref)
+    return allele_counts(bam, regions, min_baseq, fasta, cap, min_nonref)
+
+
 def normal_allele_counts(normal_bam: str, regions: dict, min_baseq: int, fasta: str | None,
-                         max_depth: int = 0, min_nonref: int = 0) -> pd.DataFrame:
-    """:func:`allele_counts` of a matched normal, kept for the process: a batch job reads a normal once for all of
-    its patient's tumour and plasma samples (the last two normals are kept)."""
+                         max_depth: int = 0, min_nonref: int = 0, mean_depth: float | None = None) -> pd.DataFrame:
+    """:func:`het_search_counts` of a matched normal, kept for the process: a batch job reads a normal once for
+    all of its patient's tumour and plasma samples (the last two normals are kept)."""
     key = (str(normal_bam), tuple((c, tuple(iv)) for c, iv in sorted(regions.items())), int(min_baseq), fasta,
-           int(max_depth), int(min_nonref))
+           int(max_depth), int(min_nonref), _shallow(mean_depth, int(max_depth)))
     if key not in _NORMAL_COUNTS:
         while len(_NORMAL_COUNTS) >= 2:
             _NORMAL_COUNTS.pop(next(iter(_NORMAL_COUNTS)))
-        _NORMAL_COUNTS[key] = allele_counts(normal_bam, regions, min_baseq, fasta, max_depth, min_nonref)
+        _NORMAL_COUNTS[key] = het_search_counts(normal_bam, regions, min_baseq, fasta, max_depth, min_nonref,
+                                                mean_depth)
     return _NORMAL_COUNTS[key]
 
 
 def estimate_sample(sample: dict, bam: str | None, regions: dict | None, cnr=None, cns=None,
                     hs: pd.DataFrame | None = None, normal_bam: str | None = None, fasta: str | None = None,
-                    settings: dict | None = None, mean_depth: float | None = None) -> tuple:
-    """Run every estimator for one sample; returns (PurityResult, segments table, SNP table). ``mean_depth``: the
-    sample's QC mean target depth (:data:`SINGLE_PASS_DEPTH_RATIO`)."""
+                    settings: dict | None = None, mean_depth: float | None = None,
+                    normal_mean_depth: float | None = None) -> tuple:
+    """Run every estimator for one sample; returns (PurityResult, segments table, SNP table). ``mean_depth``,
+    ``normal_mean_depth``: the QC mean target depths of the sample and its normal (:data:`SINGLE_PASS_DEPTH_RATIO`)."""
     s = settings or purity_settings()
     snps = pd.DataFrame(columns=["chrom", "pos", "depth", "allele1", "allele2", "found_in", "minor"])
     if bam and regions:
@@ -78,14 +95,14 @@ def estimate_sample(sample: dict, bam: str | None, regions: dict | None, cnr=Non
         # a het position has >= min_minor_reads reads of a non-reference allele: the search reads only those
         # positions back from samtools (erbbscreen.samtools.base_counts, filtered in C; same candidates)
         nonref = int(s["snp"]["min_minor_reads"])
-        nc = normal_allele_counts(normal_bam, regions, baseq, fasta, cap, nonref) if normal_bam else None
+        nc = (normal_allele_counts(normal_bam, regions, baseq, fasta, cap, nonref, normal_mean_depth)
+              if normal_bam else None)
         # het positions are searched over all target regions with at most max_search_depth reads per position
         # (the matched normal's, which passed QC, else the sample's own), then the sample is counted at full depth
         # at those positions only: the same counts where depth <= max_search_depth, and a bounded cost on deep
-        # samples
-        shallow = mean_depth is not None and mean_depth * SINGLE_PASS_DEPTH_RATIO <= cap
-        if nc is None and (cap <= 0 or shallow):
-            sc = allele_counts(bam, regions, baseq, fasta, 0, nonref)  # full depth at once (the same SNP table)
+        # samples. A shallow search is uncapped (het_search_counts): its counts are the full-depth ones already.
+        if nc is None and _shallow(mean_depth, cap):
+            sc = het_search_counts(bam, regions, baseq, fasta, cap, nonref, mean_depth)
         else:
             if nc is None:
                 candidates = sample_het_candidates(allele_counts(bam, regions, baseq, fasta, cap, nonref), s)
@@ -138,11 +155,12 @@ def run_sample(sample: dict, bam: str, qc_tsv: str | None, targets_bed: str | No
         segs, snps = None, pd.DataFrame()
     else:
         regions = read_regions(targets_bed, int(s["snp"]["flank"])) if targets_bed else None
-        qcs = list(normal_qcs or [None] * len(normal_bams or []))
-        normal = next((b for b, q in zip(normal_bams or [], qcs)
-                       if b and (q is None or str(read_qc_row(q).get("status", "")).lower() == "pass")), None)
+        qcs = [read_qc_row(q) if q else None for q in (normal_qcs or [None] * len(normal_bams or []))]
+        normal, normal_qc = next(((b, q) for b, q in zip(normal_bams or [], qcs)
+                                  if b and (q is None or str(q.get("status", "")).lower() == "pass")), (None, None))
         res, segs, snps = estimate_sample(sample, bam, regions, _read_cnvkit(cnr_path), _read_cnvkit(cns_path),
-                                          read_hotspot_rows(hotspots_tsv), normal, fasta, s, mean_depth)
+                                          read_hotspot_rows(hotspots_tsv), normal, fasta, s, mean_depth,
+                                          parse_float((normal_qc or {}).get("mean_target_depth")))
     log.info("%s: purity %s [%s, %s] source %s states %s", res.sample_id, res.purity, res.low, res.high,
              res.source, res.states)
     write_table(pd.DataFrame([result_row(res)]), out_table, "purity")
