@@ -201,6 +201,13 @@ FEEDS_CRITICAL_PATH_PRIORITY = 10
 FEEDS_BIOMARKERS_PRIORITY = 5
 
 
+def fusion_batch_priority(batch):
+    """Plasma batches are on the chain to biomarkers.tsv after purity; tissue batches feed it from the side."""
+    if batch.startswith("plasma"):
+        return CRITICAL_PATH_PRIORITY
+    return FEEDS_BIOMARKERS_PRIORITY
+
+
 def batch_threads(batches, wanted):
     """Threads of one batch job of a stage with `batches` batch jobs: `wanted` when the job slots allow every batch
     that many, else fewer (at least 1), so that on `--cores 2` two single-thread batches run side by side instead

@@ -10,13 +10,6 @@ FUSION_BATCHES = sample_batches(sample_ids("tumor"), light=True) + sample_batche
 )
 
 
-def fusion_batch_priority(batch):
-    """Plasma batches are on the chain to biomarkers.tsv after purity; tissue batches feed it from the side."""
-    if batch.startswith("plasma"):
-        return CRITICAL_PATH_PRIORITY
-    return FEEDS_BIOMARKERS_PRIORITY
-
-
 for batch, members in FUSION_BATCHES:
     jobs = [fusions_job(s) for s in members]
 
