@@ -41,22 +41,29 @@ def test_dry_run_from_another_directory(tmp_path, cohort_dir):
 
 
 def test_per_sample_stages_run_in_batches_spread_over_the_cores(tmp_path, cohort_dir):
-    """`batching.samples_per_job: auto` with --cores 2: each per-sample stage is two batch jobs (README
-    "Performance"); every sample is in exactly one batch of each of its stages (dry run)."""
+    """`batching.samples_per_job: auto` with --cores 2: each heavy per-sample stage is two batch jobs, each light
+    one (hotspot counting and calling, fusions by sample type) one job (README "Batches"); every sample is in
+    exactly one batch of each of its stages (dry run)."""
     proc = run_snakemake(tmp_path, "-n", "--cores", "2", configfile=cohort_config(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     sheet = read_table(cohort_dir / "samples.tsv")
     called = set(sheet.loc[sheet["sample_type"] != "normal", "sample_id"])
-    stages = {"preflight_qc": set(sheet["sample_id"]), "cnv_coverage": set(sheet["sample_id"]),
-              "hotspots_count": set(sheet["sample_id"]) - called, "hotspots_call": called,
-              "cnv_segment": called, "purity": called, "fusions": called}
+    plasma = set(sheet.loc[sheet["sample_type"] == "plasma", "sample_id"])
+    two = ["b001", "b002"]
+    stages = {"preflight_qc": (set(sheet["sample_id"]), two), "cnv_coverage": (set(sheet["sample_id"]), two),
+              "cnv_segment": (called, two), "purity": (called, two),
+              "hotspots_count": (set(sheet["sample_id"]) - called, ["b001"]), "hotspots_call": (called, ["b001"]),
+              "fusions": (called, ["b001", "plasma_b001"])}
     # "rule NAME:" blocks of the dry run and the sample logs each declares
     blocks = re.findall(r"rule (\w+):\n(?:    .*\n)*?    log: ([^\n]+)", proc.stdout + proc.stderr)
-    for stage, samples in stages.items():
-        batches = {rule: logs for rule, logs in blocks if re.fullmatch(f"{stage}_b\\d{{3}}", rule)}
-        assert sorted(batches) == [f"{stage}_b001", f"{stage}_b002"], (stage, sorted(batches))
+    for stage, (samples, expected) in stages.items():
+        batches = {rule: logs for rule, logs in blocks if re.fullmatch(f"{stage}_(plasma_)?b\\d{{3}}", rule)}
+        assert sorted(batches) == [f"{stage}_{b}" for b in expected], (stage, sorted(batches))
         seen = [Path(log).name.split(".")[0] for logs in batches.values() for log in logs.split(", ")[1:]]
         assert sorted(seen) == sorted(samples), stage
+        if stage == "fusions":  # tissue and plasma apart: a plasma sample waits for purity, tissue does not
+            in_plasma_batch = [Path(log).name.split(".")[0] for log in batches["fusions_plasma_b001"].split(", ")[1:]]
+            assert sorted(in_plasma_batch) == sorted(plasma)
 
 
 def test_misspelled_config_key_stops_before_any_job(tmp_path, cohort_dir):
