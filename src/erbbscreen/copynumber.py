@@ -874,15 +874,38 @@ def _on_reference(baits, fasta: str, panel: str):
 
 def make_bins(fasta: str, panel: str | None = None, transcripts: str | None = None,
               reference_cnn: str | None = None, settings: dict | None = None, access: str | None = None):
-    """Target and antitarget bins (GenomicArrays) as ``cnvkit.py target --split`` / ``antitarget`` make them.
+    """Target and antitarget bins as ``cnvkit.py target --split`` / ``antitarget`` make them.
 
     * ``reference_cnn``: the bins of that reference (``cnvlib.reference.reference2regions``), so coverage
       matches it bin for bin;
     * ``panel`` (BED or interval_list): targets split to ``target_avg_size``, antitargets from the
-      accessible genome (``access`` BED or ``cnvlib.access.do_access(fasta)``);
+      accessible genome (``access`` BED or ``cnvlib.access.do_access(fasta)``); for a BED panel computed by
+      :mod:`erbbscreen.cnv_bins` (CNVkit's bins, byte for byte, without importing CNVkit: pandas tables), else
+      (interval_list, inputs that module does not reproduce) by CNVkit itself (GenomicArrays);
     * neither: whole-genome mode, the accessible genome split into ``wgs_bin_size`` bins, no antitargets.
     """
     s = settings or cnv_settings()
+    if panel and not reference_cnn:
+        from erbbscreen import cnv_bins
+
+        try:
+            acc = cnv_bins.read_bed_regions(str(access)) if access else cnv_bins.access_regions(str(fasta))
+            baits = cnv_bins.read_bed_regions(str(panel))
+            if not len(baits):
+                raise InputError([f"{panel}: no regions found (expected BED or Picard interval_list)"])
+            tgt = cnv_bins.targets(_on_reference(baits, fasta, panel), s["target_avg_size"])
+            tgt = _label_bins(tgt, transcripts)
+            return tgt, cnv_bins.antitargets(tgt, acc, s["antitarget_avg_size"])
+        except cnv_bins.Unsupported as exc:
+            log.info("bins: %s; using CNVkit's own target/access/antitarget", exc)
+    return cnvkit_bins(fasta, panel, transcripts, reference_cnn, s, access)
+
+
+def cnvkit_bins(fasta: str, panel: str | None, transcripts: str | None, reference_cnn: str | None, settings: dict,
+                access: str | None = None):
+    """:func:`make_bins` by CNVkit's own functions (cnvlib imported here): the whole-genome and reference .cnn
+    modes, and the panel inputs :mod:`erbbscreen.cnv_bins` does not reproduce (tests compare both on the rest)."""
+    s = settings
     from cnvlib import access as cn_access
     from cnvlib import antitarget, target
     from skgenome import GenomicArray as GA
@@ -911,13 +934,11 @@ def make_bins(fasta: str, panel: str | None = None, transcripts: str | None = No
 
 
 def write_bed4(arr, path) -> None:
-    from skgenome import tabio
+    """Bins (a CNVkit GenomicArray or a :mod:`erbbscreen.cnv_bins` table) as ``skgenome.tabio.write(arr, path,
+    "bed4")`` writes them (:func:`erbbscreen.cnv_bins.write_bed4`); no bins: an empty file."""
+    from erbbscreen import cnv_bins
 
-    with atomic_output(path) as tmp:
-        if len(arr):
-            tabio.write(arr, str(tmp), "bed4")
-        else:
-            tmp.write_text("")
+    cnv_bins.write_bed4(getattr(arr, "data", arr), path)
 
 
 def build_reference(normal_pairs: list, targets_bed: str, antitargets_bed: str, fasta: str, wgs: bool,
