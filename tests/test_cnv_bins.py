@@ -184,10 +184,13 @@ def test_empty_panel_and_no_region_on_the_reference(synthetic, tmp_path):
         cn.make_bins(str(synthetic["fasta"]), str(elsewhere), settings=cn.cnv_settings())
 
 
-def test_access_regions_mirror_do_access(synthetic):
-    """The accessible regions themselves, region for region, as ``cnvlib.access.do_access`` lists them."""
+@pytest.mark.parametrize("block", [1, 2, 71, 1 << 24])
+def test_access_regions_mirror_do_access(synthetic, monkeypatch, block):
+    """The accessible regions themselves, region for region, as ``cnvlib.access.do_access`` lists them, whatever
+    the block size the FASTA is read in (headers and newlines split across blocks)."""
     from cnvlib.access import do_access
 
+    monkeypatch.setattr(cnv_bins, "_FASTA_BLOCK", block)
     ours = cnv_bins.access_regions(str(synthetic["fasta"]))
     theirs = do_access(str(synthetic["fasta"])).data
     assert list(zip(ours["chromosome"], ours["start"], ours["end"])) == \

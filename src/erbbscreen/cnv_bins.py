@@ -39,6 +39,7 @@ error). The whole-genome mode and a reference .cnn's bins stay with CNVkit too.
 """
 from __future__ import annotations
 
+import os
 import re
 from itertools import takewhile
 
@@ -96,14 +97,14 @@ def _frame(chroms, starts, ends, genes) -> pd.DataFrame:
 
 def _genome_sorted(table: pd.DataFrame) -> pd.DataFrame:
     """Rows by (``sorter_chrom``, start, end), ties in their order (``GenomicArray.sort``, a stable sort)."""
-    keys = [sorter_chrom(c) for c in table["chromosome"]]
-    order = sorted(range(len(table)), key=lambda i: (keys[i], table["start"].iat[i], table["end"].iat[i]))
+    keys = list(zip(map(sorter_chrom, table["chromosome"]), table["start"].tolist(), table["end"].tolist()))
+    order = sorted(range(len(table)), key=keys.__getitem__)
     return table.iloc[order].reset_index(drop=True)
 
 
 def _sniff(path: str, lines: list) -> str | None:
     """The format ``skgenome.tabio.sniff_region_format`` names ("bed3" for a file without a data line)."""
-    ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+    ext = os.path.splitext(path)[1].removeprefix(".")
     by_name = ext if ext in _FORMATS else None
     for line in lines:
         if not line.strip() or line.startswith(("track", "browser ")):
@@ -125,8 +126,11 @@ def _sniff(path: str, lines: list) -> str | None:
 
 def read_bed_regions(path: str) -> pd.DataFrame:
     """A panel BED as ``tabio.read_auto`` reads it: chromosome, start, end, gene (name or "-"), genome-sorted."""
-    with open(path) as fh:
-        lines = fh.readlines()
+    try:
+        with open(path) as fh:
+            lines = fh.readlines()
+    except UnicodeDecodeError as exc:  # gzip or binary: CNVkit's reader fails on it too, with its message
+        raise Unsupported(f"{path}: not a text BED") from exc
     if _sniff(path, lines) not in ("bed", "bed3"):
         raise Unsupported(f"{path}: not a BED for CNVkit's format sniffing")
     body = lines
@@ -205,42 +209,76 @@ def targets(baits: pd.DataFrame, avg_size: float) -> pd.DataFrame:
     return subdivide(baits[baits["start"] != baits["end"]], avg_size, 0)
 
 
+#: bytes read at a time from the FASTA (one contig is held in memory at once, as a byte string and a mask)
+_FASTA_BLOCK = 1 << 24
+
+
+def _fasta_records(fasta: str):
+    """(header, sequence lines) of each FASTA record, read in blocks: a human chromosome at a time, not the genome.
+    The file's final newline is not part of the last record (a blank line there would be)."""
+    with open(fasta, "rb") as fh:
+        carry = fh.read(_FASTA_BLOCK)
+        if not carry:
+            return
+        if not carry.startswith(b">"):
+            raise Unsupported(f"{fasta}: text before the first '>' header")
+        carry, pieces = carry[1:], []
+        while True:
+            idx = carry.find(b"\n>")
+            if idx >= 0:
+                pieces.append(carry[:idx])
+                carry = carry[idx + 2:]
+                last = False
+            else:
+                more = fh.read(_FASTA_BLOCK)
+                if more:  # keep the last byte: it may be the newline of a "\n>" split across blocks
+                    pieces.append(carry[:-1])
+                    carry = carry[-1:] + more
+                    continue
+                pieces.append(carry[:-1] if carry.endswith(b"\n") else carry)
+                last = True
+            record = b"".join(pieces)
+            pieces = []
+            header, _, body = record.partition(b"\n")
+            yield header, body
+            if last:
+                return
+
+
 def access_regions(fasta: str) -> pd.DataFrame:
     """``cnvlib.access.do_access(fasta)`` with its defaults: accessible (non-N) regions, FASTA order."""
-    with open(fasta, "rb") as fh:
-        text = fh.read()
-    if text.startswith(b">"):
-        text = b"\n" + text
-    chunks = text.split(b"\n>")
-    if chunks[0].strip():
-        raise Unsupported(f"{fasta}: sequence before the first header")
     out_c, out_s, out_e, seen = [], [], [], set()
-    for k, chunk in enumerate(chunks[1:], 1):
-        header, _, body = chunk.partition(b"\n")
-        if k == len(chunks) - 1 and body.endswith(b"\n"):  # the file's final newline (not a blank line)
-            body = body[:-1]
-        chrom = header.decode().split(None, 1)[0] if header[:1].strip() else None
+    for header, body in _fasta_records(fasta):
+        try:
+            chrom = header.decode().split(None, 1)[0] if header[:1].strip() else None
+        except UnicodeDecodeError:
+            chrom = None
         if chrom is None or chrom in seen or body.startswith(b"\n") or body.endswith(b"\n") or any(
                 ch in body for ch in (b"\r", b" ", b"\t", b"\n\n")):
             raise Unsupported(f"{fasta}: FASTA layout CNVkit's line scanner treats specially (contig {chrom})")
         seen.add(chrom)
         if not _canonical(chrom):
             continue
-        seq = np.frombuffer(body.replace(b"\n", b""), dtype=np.uint8)
-        if not len(seq):
+        seq = body.replace(b"\n", b"")
+        del body
+        if not seq:
             continue
-        is_n = np.concatenate(([True], seq == ord("N"), [True]))
-        edges = np.flatnonzero(np.diff(is_n.astype(np.int8)))
-        run_starts, run_ends = edges[0::2], edges[1::2]
+        is_n = np.frombuffer(seq, dtype=np.uint8) == ord("N")
+        del seq
+        # run boundaries: a non-N base after an N (or at 0) starts a run, an N after a non-N base (or the end) ends it
+        change = np.flatnonzero(is_n[1:] != is_n[:-1]) + 1
+        bounds = np.concatenate(([0], change, [len(is_n)]))
+        first_is_n = bool(is_n[0])
+        del is_n
+        run_starts = bounds[:-1][1::2] if first_is_n else bounds[:-1][0::2]
+        run_ends = bounds[1:][1::2] if first_is_n else bounds[1:][0::2]
         if not len(run_starts):
             continue
         keep = np.concatenate(([True], run_starts[1:] - run_ends[:-1] >= ACCESS_MIN_GAP))
-        group = np.cumsum(keep) - 1
-        joined_end = np.zeros(int(group[-1]) + 1, dtype=np.int64)
-        np.maximum.at(joined_end, group, run_ends)
-        out_c += [chrom] * len(joined_end)
+        last = np.concatenate((np.flatnonzero(keep)[1:] - 1, [len(keep) - 1]))
+        out_c += [chrom] * int(keep.sum())
         out_s += run_starts[keep].tolist()
-        out_e += joined_end.tolist()
+        out_e += run_ends[last].tolist()
     return _frame(out_c, out_s, out_e, [np.nan] * len(out_c))
 
 
