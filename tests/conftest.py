@@ -1,6 +1,7 @@
 """Shared fixtures. `workflow_results` runs the whole workflow once per test session on the SYNTHETIC cohort."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COHORT = ROOT / "tests" / "cohort" / "data"
+
+
+def cohort_ready(cohort: Path = COHORT) -> bool:
+    """The synthetic cohort is generated completely (tests/cohort/make_cohort.py writes cohort.json last)."""
+    try:
+        return json.loads((cohort / "cohort.json").read_text()).get("complete") is True
+    except (OSError, ValueError):
+        return False
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 

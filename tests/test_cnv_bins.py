@@ -15,6 +15,7 @@ from pathlib import Path
 import pysam
 import pytest
 
+from conftest import cohort_ready
 from erbbscreen import cnv_bins
 from erbbscreen import copynumber as cn
 from erbbscreen.errors import InputError
@@ -24,14 +25,7 @@ COHORT = Path(os.environ.get("ERBBSCREEN_COHORT_DATA", ROOT / "tests" / "cohort"
 REF = COHORT / "reference"
 
 
-def _cohort_ready() -> bool:
-    try:
-        return json.loads((COHORT / "cohort.json").read_text()).get("complete") is True
-    except (OSError, ValueError):
-        return False
-
-
-needs_cohort = pytest.mark.skipif(not _cohort_ready(),
+needs_cohort = pytest.mark.skipif(not cohort_ready(COHORT),
                                   reason="simulated cohort not generated or incomplete (tests/cohort/make_cohort.py)")
 
 

@@ -4,7 +4,6 @@ the synthetic test cohort (tests/cohort/make_cohort.py: simulated reads, not pat
 from them here: empty BEDs, an unsorted BAM, bins on contigs the BAM lacks, a missing index, CRAM, BED3 bins."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 import pysam
 import pytest
 
+from conftest import cohort_ready
 from erbbscreen import cnv_coverage as cc
 from erbbscreen import copynumber as cn
 
@@ -23,14 +23,7 @@ COHORT = Path(os.environ.get("ERBBSCREEN_COHORT_DATA", ROOT / "tests" / "cohort"
 FASTA = COHORT / "reference" / "genome.fa"
 
 
-def _cohort_ready() -> bool:
-    try:
-        return json.loads((COHORT / "cohort.json").read_text()).get("complete") is True
-    except (OSError, ValueError):
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _cohort_ready(),
+pytestmark = pytest.mark.skipif(not cohort_ready(COHORT),
                                 reason="simulated cohort not generated or incomplete (tests/cohort/make_cohort.py)")
 
 #: a tumour, a plasma, a normal and the QC-poor tumour (P09-T: low depth, fails QC in the workflow)
