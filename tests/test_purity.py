@@ -220,11 +220,12 @@ def test_capped_het_search_counts_at_full_depth(cohort_dir, tmp_path):
     full, capped = tables[0], tables[30]
     assert len(full) >= 20
     pd.testing.assert_frame_equal(full, tables[2000])
-    # a shallow sample (QC mean depth <= cap / SINGLE_PASS_DEPTH_RATIO) is read once, uncapped: the same table
+    # a shallow sample (QC mean depth <= cap / UNCAPPED_SEARCH_DEPTH_RATIO) is searched uncapped, in the reads that
+    # differ from the reference, then counted in all reads there: the same table
     s = P.purity_settings({"snp": {"max_search_depth": 2000}})
-    one_pass = estimate_sample({"sample_id": "P13-L", "sample_type": "plasma", "purity": None}, bam,
+    uncapped = estimate_sample({"sample_id": "P13-L", "sample_type": "plasma", "purity": None}, bam,
                                read_regions(bed, int(s["snp"]["flank"])), settings=s, mean_depth=150.0)[2]
-    pd.testing.assert_frame_equal(full, one_pass)
+    pd.testing.assert_frame_equal(full, uncapped)
     assert 0 < len(capped) <= len(full)
     kept = capped.merge(full, on=["chrom", "pos"], suffixes=("", "_full"))
     assert len(kept) == len(capped)                                    # no position the full search would reject

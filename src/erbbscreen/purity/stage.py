@@ -51,12 +51,12 @@ _NORMAL_COUNTS: dict = {}
 #: counts, so a sample without a matched normal needs no second pass (~0.1 s), and the search costs ~0.6x a pileup
 #: of all reads. The ratio only bounds the cost at coverage peaks of several times the mean; whatever the depth,
 #: an uncapped search counts every read (project choice, issue #10).
-SINGLE_PASS_DEPTH_RATIO = 8
+UNCAPPED_SEARCH_DEPTH_RATIO = 8
 
 
 def _shallow(mean_depth: float | None, cap: int) -> bool:
-    """A het search without a depth cap (:data:`SINGLE_PASS_DEPTH_RATIO`); ``cap`` <= 0: never capped."""
-    return cap <= 0 or (mean_depth is not None and mean_depth * SINGLE_PASS_DEPTH_RATIO <= cap)
+    """A het search without a depth cap (:data:`UNCAPPED_SEARCH_DEPTH_RATIO`); ``cap`` <= 0: never capped."""
+    return cap <= 0 or (mean_depth is not None and mean_depth * UNCAPPED_SEARCH_DEPTH_RATIO <= cap)
 
 
 def het_search_counts(bam: str, regions: dict, min_baseq: int, fasta: str | None, cap: int, min_nonref: int,
@@ -87,7 +87,7 @@ def estimate_sample(sample: dict, bam: str | None, regions: dict | None, cnr=Non
                     settings: dict | None = None, mean_depth: float | None = None,
                     normal_mean_depth: float | None = None) -> tuple:
     """Run every estimator for one sample; returns (PurityResult, segments table, SNP table). ``mean_depth``,
-    ``normal_mean_depth``: the QC mean target depths of the sample and its normal (:data:`SINGLE_PASS_DEPTH_RATIO`)."""
+    ``normal_mean_depth``: the QC mean target depths of the sample and its normal (:data:`UNCAPPED_SEARCH_DEPTH_RATIO`)."""
     s = settings or purity_settings()
     snps = pd.DataFrame(columns=["chrom", "pos", "depth", "allele1", "allele2", "found_in", "minor"])
     if bam and regions:
